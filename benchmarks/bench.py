@@ -1,0 +1,193 @@
+"""i2i benchmarks: `make bench` (JSON + the table in BENCHMARKS.md).
+
+Each case is timed after warm-up calls; the median and the minimum of the repetitions are reported.
+"fp32 NCHW (reference path)" runs the same network the way the reference code does (fp32, contiguous
+tensors, no autocast), in the same process, so the speed-ups are measured side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import re
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import i2i
+from i2i.imageio import ImageData
+from i2i.runtime import environment_report, resolve_precision
+from i2i.train.loop import StepContext
+
+MARK_BEGIN = "<!-- bench:begin -->"
+MARK_END = "<!-- bench:end -->"
+
+
+def timed(fn: Callable[[], object], repeats: int, warmup: int) -> dict[str, float]:
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return {"median_s": statistics.median(samples), "min_s": min(samples), "repeats": repeats}
+
+
+def _images(n: int, size: int) -> list[ImageData]:
+    rng = np.random.default_rng(0)
+    return [ImageData(rng.random((size, size, 3), dtype=np.float32), None, 8) for _ in range(n)]
+
+
+def translate_case(model_name: str, precision: str, batch: int, size: int, repeats: int, **overrides) -> dict:
+    model = i2i.load(model_name, device="cpu", precision=precision, **overrides)
+    images = _images(batch, size)
+    result = timed(lambda: model.translate_images(images, batch_size=batch), repeats, warmup=2)
+    result["images_per_s"] = batch / result["median_s"]
+    return result
+
+
+def reference_forward_case(
+    model_name: str, network: str, batch: int, size: int, repeats: int, **overrides
+) -> dict:
+    model = i2i.load(model_name, device="cpu", precision="fp32", **overrides)
+    net = model.networks[network].eval()
+    x = torch.rand(batch, model.input_channels, size, size) * 2 - 1
+
+    def run():
+        with torch.no_grad():
+            net(x)
+
+    result = timed(run, repeats, warmup=2)
+    result["images_per_s"] = batch / result["median_s"]
+    return result
+
+
+def train_step_case(
+    model_name: str, precision: str, batch: int, size: int, repeats: int, channels_last: bool, **overrides
+):
+    model = i2i.load(model_name, device="cpu", precision=precision, **overrides)
+    if channels_last:
+        for net in model.networks.values():
+            net.to(memory_format=torch.channels_last)
+    model.setup_training()
+    ctx = StepContext(torch.device("cpu"), model.precision, channels_last=channels_last)
+    rng = torch.Generator().manual_seed(0)
+    data = {k: torch.rand(batch, 3, size, size, generator=rng) * 2 - 1 for k in ("A", "B")}
+
+    def step():
+        model.training_step(data, ctx)
+        ctx.end_step()
+
+    return timed(step, repeats, warmup=1)
+
+
+def cases(quick: bool) -> list[tuple[str, str, Callable[[], dict]]]:
+    r = 3 if quick else 7
+    auto = resolve_precision("auto", torch.device("cpu"))
+    pix = {}  # pix2pix defaults: unet_256, ngf 64, batch norm
+    found = [
+        (
+            "pix2pix translate 256x256, batch 1",
+            "fp32 NCHW (reference path)",
+            lambda: reference_forward_case("pix2pix", "G", 1, 256, r, **pix),
+        ),
+        (
+            "pix2pix translate 256x256, batch 1",
+            "fp32",
+            lambda: translate_case("pix2pix", "fp32", 1, 256, r, **pix),
+        ),
+        (
+            "pix2pix translate 256x256, batch 1",
+            f"auto ({auto})",
+            lambda: translate_case("pix2pix", "auto", 1, 256, r, **pix),
+        ),
+        (
+            "pix2pix translate 256x256, batch 8",
+            f"auto ({auto})",
+            lambda: translate_case("pix2pix", "auto", 8, 256, max(2, r // 2), **pix),
+        ),
+        (
+            "pix2pix train step 256x256, batch 1",
+            "fp32 NCHW (reference path)",
+            lambda: train_step_case("pix2pix", "fp32", 1, 256, r, False, **pix),
+        ),
+        (
+            "pix2pix train step 256x256, batch 1",
+            f"auto ({auto})",
+            lambda: train_step_case("pix2pix", "auto", 1, 256, r, True, **pix),
+        ),
+    ]
+    return found
+
+
+def write_markdown(path: Path, results: list[dict], machine: dict) -> None:
+    lines = [
+        MARK_BEGIN,
+        f"Measured {machine['date']} on {machine['cpu']} ({machine['threads']} threads), torch {machine['torch']}; "
+        "median of the repetitions (min in brackets).",
+        "",
+        "| case | precision | time per call | throughput |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        throughput = f"{r['images_per_s']:.2f} images/s" if "images_per_s" in r else ""
+        lines.append(
+            f"| {r['case']} | {r['precision']} | {r['median_s'] * 1000:.0f} ms ({r['min_s'] * 1000:.0f}) | {throughput} |"
+        )
+    lines.append(MARK_END)
+    block = "\n".join(lines)
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n`make bench` writes this table.\n\n"
+    if MARK_BEGIN in text:
+        text = re.sub(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results.json"))
+    parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--only", default="", help="run the cases whose name contains this text")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    env = environment_report()
+    machine = {
+        "date": time.strftime("%Y-%m-%d"),
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "env": env,
+    }
+    with contextlib.suppress(OSError, StopIteration):
+        machine["cpu"] = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    results = []
+    for case, precision, run in cases(args.quick):
+        if args.only and args.only not in case:
+            continue
+        result = {"case": case, "precision": precision, **run()}
+        results.append(result)
+        extra = f", {result['images_per_s']:.2f} images/s" if "images_per_s" in result else ""
+        print(f"{case:45s} {precision:28s} {result['median_s'] * 1000:8.1f} ms{extra}", flush=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+    if args.markdown:
+        write_markdown(args.markdown, results, machine)
+
+
+if __name__ == "__main__":
+    main()

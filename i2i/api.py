@@ -1,0 +1,168 @@
+"""The Python API: `load()` a model from a name, an i2i checkpoint, an official checkpoint or a catalogue
+name, and `list_models()`. The CLI is a thin layer over these."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import catalogue, checkpoint, registry
+from . import config as configs
+from .errors import I2IError, UsageError
+from .model import Model, StateDict
+
+_ROLE = re.compile(r"(?:^|_)net_(?P<role>[A-Za-z0-9_]+)$")
+
+
+def list_models() -> list[dict[str, Any]]:
+    """Every registered model: name, task, licence, description, known weights; broken plugins with
+    `status: "broken"` and the reason."""
+    rows = []
+    for e in registry.entries():
+        rows.append(
+            {
+                "name": e.name,
+                "task": e.task,
+                "license": e.license,
+                "description": e.description,
+                "weights": catalogue.weights_for_model(e.name),
+                "plugin": e.target,
+                "distribution": e.distribution,
+                "status": "ok" if e.ok else "broken",
+                "error": e.error,
+            }
+        )
+    return rows
+
+
+def load(
+    model: str | None = None,
+    weights: str | Path | None = None,
+    *,
+    device: str | torch.device = "auto",
+    precision: str = "auto",
+    **config_overrides: Any,
+) -> Model:
+    """A ready model. `weights` may be an i2i checkpoint (then `model` may be omitted), an official
+    checkpoint of the reference implementation (file or run folder), or a catalogue name; without
+    weights a freshly initialised model is returned. `config_overrides` set config fields (strings are
+    parsed by each field's type)."""
+    if weights is None:
+        if model is None:
+            raise UsageError("give a model name or weights")
+        cls = registry.model_class(model)
+        instance = cls(configs.replace(cls.Config(), config_overrides), device=device, precision=precision)
+        instance.init_weights()
+        return instance
+
+    path, entry = catalogue.resolve_weights(weights)
+    if path.is_dir():
+        return _load_official(model, _read_run_folder(path), path, entry, device, precision, config_overrides)
+    content = checkpoint.read_any(path)
+    if isinstance(content, checkpoint.Checkpoint) and content.is_i2i:
+        return _load_i2i(model, content, entry, device, precision, config_overrides)
+    states = _as_roles(content, path)
+    return _load_official(
+        model, (states, _options_beside(path)), path, entry, device, precision, config_overrides
+    )
+
+
+def _load_i2i(model, ckpt, entry, device, precision, overrides) -> Model:
+    name = ckpt.model
+    if model is not None and model != name:
+        raise I2IError(f"{ckpt.path} is a {name} checkpoint, not {model}; use --model {name}")
+    cls = registry.model_class(name)
+    cfg = configs.replace(configs.from_dict(cls.Config, ckpt.meta.get("config", {})), overrides)
+    instance = cls(cfg, device=device, precision=precision)
+    instance.load_networks(ckpt.network_tensors())
+    instance.step = int(ckpt.meta.get("step", 0))
+    instance.source = ckpt.meta.get("source")
+    instance.weights_license = (entry or {}).get("license") or ckpt.meta.get("license")
+    _identify(instance, ckpt.path, entry)
+    return instance
+
+
+def _load_official(model, found, path, entry, device, precision, overrides) -> Model:
+    states, options = found
+    cls = registry.model_class(model) if model else _detect_model(states, path)
+    detected, networks = cls.import_official(states, options)
+    cfg = configs.replace(configs.replace(cls.Config(), detected), overrides)
+    instance = cls(cfg, device=device, precision=precision)
+    instance.load_networks(networks)
+    instance.source = (entry or {}).get("source") or f"official checkpoint {path.name}"
+    instance.weights_license = (entry or {}).get("license") or "unknown: see where the checkpoint came from"
+    _identify(instance, path, entry)
+    return instance
+
+
+def _identify(instance: Model, path: Path, entry: dict | None) -> None:
+    instance.weights_name = (entry or {}).get("name") or path.name
+    if path.is_file():
+        instance.weights_sha256 = checkpoint.sha256_file(path)
+
+
+def _detect_model(states: dict[str, StateDict], path: Path) -> type[Model]:
+    scores = []
+    for name in registry.model_names():
+        try:
+            cls = registry.model_class(name)
+        except I2IError:
+            continue
+        scores.append((cls.detect(states), name, cls))
+    scores.sort(key=lambda s: -s[0])
+    if not scores or scores[0][0] <= 0:
+        raise I2IError(f"{path}: its keys match no known model; give --model to say which model it is")
+    return scores[0][2]
+
+
+def _role(path: Path) -> str:
+    match = _ROLE.search(path.stem)
+    return match["role"] if match else ""
+
+
+def _as_roles(content: Any, path: Path) -> dict[str, StateDict]:
+    if isinstance(content, checkpoint.Checkpoint):
+        content = content.tensors
+    if checkpoint.is_state_dict(content):
+        return {_role(path): content}
+    if isinstance(content, dict) and content and all(checkpoint.is_state_dict(v) for v in content.values()):
+        return content
+    raise I2IError(
+        f"{path}: holds no state dict of tensors (found {type(content).__name__}); not a model checkpoint"
+    )
+
+
+def _read_run_folder(folder: Path) -> tuple[dict[str, StateDict], dict[str, str]]:
+    """A reference run folder (`checkpoints/<name>/`): the `latest_net_*.pth` files (else the newest epoch)."""
+    files = sorted(folder.glob("latest_net_*.pth"))
+    if not files:
+        by_epoch: dict[int, list[Path]] = {}
+        for f in folder.glob("*_net_*.pth"):
+            head = f.name.split("_net_")[0]
+            if head.isdigit():
+                by_epoch.setdefault(int(head), []).append(f)
+        files = sorted(by_epoch[max(by_epoch)]) if by_epoch else []
+    if not files:
+        raise I2IError(
+            f"{folder}: no reference checkpoints (latest_net_G.pth, <epoch>_net_G.pth, ...) in this folder"
+        )
+    states = {}
+    for f in files:
+        states.update(_as_roles(checkpoint.unwrap(checkpoint.load_official(f)), f))
+    return states, _options_beside(files[0])
+
+
+def _options_beside(path: Path) -> dict[str, str]:
+    """Settings from the reference's `train_opt.txt` next to a checkpoint, when there is one."""
+    opt_file = path.parent / "train_opt.txt"
+    if not opt_file.is_file():
+        return {}
+    options = {}
+    for line in opt_file.read_text(errors="replace").splitlines():
+        key, sep, rest = line.partition(":")
+        if sep and key.strip() and not key.strip().startswith("-"):
+            options[key.strip()] = rest.split("[default:")[0].strip()
+    return options

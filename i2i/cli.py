@@ -1,0 +1,391 @@
+"""The `i2i` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import I2IError, UsageError
+
+app = typer.Typer(
+    name="i2i",
+    help="Image-to-image translation with GANs: pix2pix, CycleGAN, StarGAN v2, ESRGAN.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+data_app = typer.Typer(help="Datasets: synthetic data for offline tests and demos.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+out = Console()
+err = Console(stderr=True)
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"i2i {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show Python tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def friendly_errors(command):
+    """User errors become one line on stderr and an exit code (1, or 2 for usage); `--debug` re-raises."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except I2IError as exc:
+            if _state["debug"]:
+                raise
+            err.print(f"[red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug: still one line, the traceback on request
+            if _state["debug"]:
+                raise
+            err.print(
+                f"[red]internal error:[/] {type(exc).__name__}: {exc} (run `i2i --debug ...` for the traceback)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _precision_option() -> Any:
+    return typer.Option("--precision", help="auto (the device's fast path), fp32, bf16 or fp16.")
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+@app.command()
+@friendly_errors
+def models(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """List the registered models (plugins included) with their weights.
+
+    Example: `i2i models --json`
+    """
+    from .api import list_models
+
+    rows = list_models()
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title="i2i models")
+    for column in ("name", "task", "licence", "description", "weights"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        if row["status"] != "ok":
+            table.add_row(f"[yellow]{row['name']}[/]", "[yellow]broken plugin[/]", "", row["error"], "")
+        else:
+            table.add_row(
+                row["name"], row["task"], row["license"], row["description"], ", ".join(row["weights"])
+            )
+    out.print(table)
+
+
+# ----------------------------------------------------------------------------------------------- train
+
+
+@app.command()
+@friendly_errors
+def train(
+    model: Annotated[
+        str | None, typer.Argument(help="Model to train, e.g. pix2pix (omit with --resume).")
+    ] = None,
+    data: Annotated[str | None, typer.Option("--data", help="Dataset folder.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Total optimisation steps of the run.")] = None,
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Total epochs (default: n_epochs + n_epochs_decay).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 1,
+    precision: Annotated[str, _precision_option()] = "auto",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    run_dir: Annotated[
+        str | None, typer.Option("--run-dir", help="Folder for everything of the run.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --run-dir from its last checkpoint.")
+    ] = False,
+    weights: Annotated[
+        str | None, typer.Option("--weights", help="Start from these weights (fine-tuning).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")
+    ] = None,
+    sample_every: Annotated[
+        int, typer.Option("--sample-every", help="Write a sample grid every N steps (0: never).")
+    ] = 500,
+    save_every: Annotated[int, typer.Option("--save-every", help="Write a checkpoint every N steps.")] = 1000,
+    log_every: Annotated[int, typer.Option("--log-every", help="Update losses every N steps.")] = 10,
+    workers: Annotated[int, typer.Option("--workers", help="Data loading processes.")] = 2,
+    keep_checkpoints: Annotated[int, typer.Option("--keep-checkpoints")] = 3,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+) -> None:
+    """Train a model; the run folder ends with `model.safetensors`.
+
+    Examples:
+    `i2i train pix2pix --data datasets/facades --steps 2000 --batch-size 4 --run-dir runs/facades`
+    `i2i train --run-dir runs/facades --resume --steps 4000`
+    `torchrun --nproc_per_node=2 -m i2i train pix2pix --data DIR --device cpu`
+    """
+    from .config import parse_assignments
+    from .train.loop import TrainOptions
+    from .train.loop import train as run_training
+
+    options = TrainOptions(
+        data=data,
+        run_dir=run_dir,
+        steps=steps,
+        epochs=epochs,
+        batch_size=batch_size,
+        precision=precision,
+        device=device,
+        seed=seed,
+        resume=resume,
+        weights=weights,
+        sample_every=sample_every,
+        save_every=save_every,
+        log_every=log_every,
+        workers=workers,
+        keep_checkpoints=keep_checkpoints,
+        progress=not no_progress,
+    )
+    run_training(model, options, parse_assignments(set_))
+
+
+# ------------------------------------------------------------------------------------------- translate
+
+
+def _split_paths(paths: list[Path], output: Path | None) -> tuple[list[Path], Path]:
+    if output is not None:
+        if not paths:
+            raise UsageError("give at least one input file or folder")
+        return paths, output
+    if len(paths) < 2:
+        raise UsageError("give inputs and an output: `i2i translate ... INPUT... OUTPUT` (or -o OUTPUT)")
+    return paths[:-1], paths[-1]
+
+
+@app.command()
+@friendly_errors
+def translate(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Input files/folders, then the output folder.", show_default=False)
+    ],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model name (optional with an i2i checkpoint).")
+    ] = None,
+    weights: Annotated[
+        str | None, typer.Option("--weights", "-w", help="Checkpoint path or catalogue name.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Output folder (or file for one input).")
+    ] = None,
+    direction: Annotated[
+        str | None, typer.Option("--direction", help="AtoB or BtoA, for two-way models.")
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode", help="pix2pix test behaviour: eval, train (reference test.py), train_dropout_off."
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed for stochastic models/modes.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="same, png, jpeg, webp, tiff or bmp.")] = "same",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 1,
+    device: Annotated[str, typer.Option("--device")] = "auto",
+    precision: Annotated[str, _precision_option()] = "auto",
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")
+    ] = None,
+    no_provenance: Annotated[
+        bool, typer.Option("--no-provenance", help="Do not tag outputs with model/weights.")
+    ] = False,
+    max_pixels: Annotated[int | None, typer.Option("--max-pixels", help="Refuse larger images.")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
+) -> None:
+    """Translate images or folders (recursively, mirroring sub-folders).
+
+    Examples:
+    `i2i translate --model pix2pix --weights latest_net_G.pth photos/ out/`
+    `i2i translate --weights runs/facades/model.safetensors label.png result.png`
+    """
+    from . import imageio, registry
+    from .api import load
+    from .config import parse_assignments
+    from .translate import run_translation
+
+    if model is not None:
+        registry.entry(model)  # an unknown name fails before any file is touched
+    inputs, destination = _split_paths(paths, output)
+    conditions = {
+        k: v for k, v in {"direction": direction, "mode": mode, "seed": seed}.items() if v is not None
+    }
+    fmt = None if fmt == "same" else imageio.normalise_format(fmt)
+    files = imageio.find_images(inputs)
+    if not files:
+        raise I2IError(f"no images found in {', '.join(map(str, inputs))}")
+    loaded = load(
+        model,
+        weights or _default_weights(model),
+        device=device,
+        precision=precision,
+        **parse_assignments(set_),
+    )
+    failures = run_translation(
+        loaded,
+        files,
+        destination,
+        fmt=fmt,
+        batch_size=batch_size,
+        provenance=not no_provenance,
+        max_pixels=max_pixels,
+        conditions=conditions,
+        single_file_output=len(files) == 1 and inputs[0].is_file() and bool(destination.suffix),
+        console=err,
+        progress=not no_progress,
+    )
+    if failures:
+        raise typer.Exit(1)
+
+
+def _default_weights(model: str | None) -> str:
+    from .catalogue import default_weights
+
+    if model is None:
+        raise UsageError("give --weights (a checkpoint or catalogue name) or --model")
+    return default_weights(model)
+
+
+# --------------------------------------------------------------------------------------------- convert
+
+
+@app.command()
+@friendly_errors
+def convert(
+    source: Annotated[
+        str, typer.Argument(help="Official checkpoint (.pth) or run folder, or catalogue name.")
+    ],
+    destination: Annotated[Path, typer.Argument(help="i2i checkpoint to write (.safetensors).")],
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model (detected from the keys if omitted).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")
+    ] = None,
+) -> None:
+    """Turn an official checkpoint into a self-describing i2i checkpoint.
+
+    Example: `i2i convert latest_net_G.pth facades.safetensors --set padding_type=reflect`
+    """
+    from .api import load
+    from .config import parse_assignments
+
+    if destination.suffix != ".safetensors":
+        raise UsageError(f"{destination}: the output must be a .safetensors file")
+    loaded = load(model, source, device="cpu", precision="fp32", **parse_assignments(set_))
+    loaded.save(destination)
+    nets = ", ".join(sorted(loaded.loaded))
+    out.print(f"wrote {destination}: {loaded.name} ({nets}), config detected from the weights")
+
+
+# ------------------------------------------------------------------------------------------------- env
+
+
+@app.command()
+@friendly_errors
+def env(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Versions, devices and the precision `auto` picks on each."""
+    from .runtime import environment_report
+
+    report = environment_report()
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    table = Table(title="i2i environment", show_header=False)
+    for key, value in report.items():
+        table.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
+    out.print(table)
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+@data_app.command("synth")
+@friendly_errors
+def data_synth(
+    destination: Annotated[Path, typer.Argument(help="Folder to write the dataset to.")],
+    task: Annotated[str, typer.Option("--task", help="paired (labels2shapes, for pix2pix).")] = "paired",
+    count: Annotated[int, typer.Option("--count", help="Number of images over all splits.")] = 200,
+    size: Annotated[int, typer.Option("--size", help="Side of each image in pixels.")] = 64,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    layout: Annotated[
+        str, typer.Option("--layout", help="aligned (A|B side by side) or folders (A/, B/).")
+    ] = "aligned",
+) -> None:
+    """Generate a synthetic dataset (offline tests and demos).
+
+    Example: `i2i data synth datasets/shapes --count 400 --size 128`
+    """
+    from .data import synth
+
+    if task != "paired":
+        raise UsageError(f"unknown synthetic task '{task}'; available: paired")
+    t0 = time.perf_counter()
+    written = synth.make_paired(destination, count=count, size=size, seed=seed, layout=layout)
+    out.print(
+        f"wrote {count} {size}x{size} pairs to {written} in {time.perf_counter() - t0:.1f}s ({layout} layout)"
+    )
+
+
+# ------------------------------------------------------------------------------------------------ demo
+
+
+@app.command()
+@friendly_errors
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the results.")] = Path("demo-out"),
+    device: Annotated[str, typer.Option("--device")] = "auto",
+) -> None:
+    """Run the offline demo: bundled weights on bundled sample images."""
+    from .demo import run_demo
+
+    for line in run_demo(out_dir, device=device):
+        out.print(line)
+
+
+def main() -> None:
+    app(prog_name="i2i")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Typed dataclass configs: overrides parsed by each field's type (never eval), JSON round trips."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from typing import Any, Literal, get_args, get_origin
+
+from .errors import UsageError, did_you_mean
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    origin = get_origin(annotation)
+    if origin is Literal:
+        choices = get_args(annotation)
+        if isinstance(value, str) and not isinstance(choices[0], str):
+            value = _coerce(value, type(choices[0]), key)
+        if value not in choices:
+            shown = ", ".join(map(str, choices))
+            raise UsageError(
+                f"{key}={value!r} is not one of: {shown}{did_you_mean(str(value), map(str, choices))}"
+            )
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        optional = len(args) < len(get_args(annotation))
+        if optional and (value is None or (isinstance(value, str) and value.lower() in {"none", "null", ""})):
+            return None
+        return _coerce(value, args[0], key)
+    if origin in (tuple, list):
+        (inner, *rest) = get_args(annotation) or (str,)
+        items = value
+        if isinstance(value, str):
+            items = [v for v in value.replace(" ", "").split(",") if v]
+        coerced = [_coerce(v, inner, key) for v in items]
+        return tuple(coerced) if origin is tuple else coerced
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise UsageError(f"{key}={value!r} is not a boolean (use true/false)")
+    if annotation in (int, float):
+        if isinstance(value, bool):
+            raise UsageError(f"{key}={value!r} is not a number")
+        try:
+            number = annotation(value) if not isinstance(value, str) else annotation(value.strip())
+        except (TypeError, ValueError):
+            raise UsageError(
+                f"{key}={value!r} is not {'an integer' if annotation is int else 'a number'}"
+            ) from None
+        if annotation is int and isinstance(value, float) and value != int(value):
+            raise UsageError(f"{key}={value!r} is not an integer")
+        return number
+    if annotation is str:
+        return str(value)
+    return value
+
+
+def replace(config: Any, overrides: dict[str, Any] | None = None) -> Any:
+    """A copy of `config` with `overrides` applied; strings are parsed by the field's type."""
+    if not overrides:
+        return config
+    types_ = field_types(type(config))
+    parsed = {}
+    for key, value in overrides.items():
+        if key not in types_:
+            raise UsageError(
+                f"'{key}' is not a setting of {type(config).__name__}{did_you_mean(key, types_)}; "
+                f"settings: {', '.join(types_)}"
+            )
+        parsed[key] = _coerce(value, types_[key], key)
+    return dataclasses.replace(config, **parsed)
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, str]:
+    """`["netG=unet_128", "ngf=32"]` -> `{"netG": "unet_128", "ngf": "32"}` (values parsed later, by type)."""
+    result: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects key=value, got {item!r}")
+        result[key.strip()] = value.strip()
+    return result
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def to_json(config: Any) -> str:
+    return json.dumps(to_dict(config), sort_keys=True)
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Build `cls` from a stored dict; fields the class no longer has are dropped, new ones keep defaults."""
+    known = field_types(cls)
+    return replace(cls(), {k: v for k, v in data.items() if k in known})

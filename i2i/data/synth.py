@@ -1,0 +1,143 @@
+"""A synthetic paired task, "labels2shapes", for offline tests and the demo.
+
+A is a flat label map: a black background and 2-5 shapes (circles, rectangles, triangles), one flat colour
+per shape class. B is the same scene rendered: a fixed gradient background, a soft drop shadow, a lit
+material per class with a radial highlight and a dark outline, and mild noise. Everything but the noise is
+a function of A, so A -> B is learnable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..checkpoint import atomic_path
+from ..errors import I2IError, unknown_name
+
+CLASSES = ("circle", "rectangle", "triangle")
+LABEL_COLOURS = np.array([[0, 0, 0], [255, 64, 64], [64, 255, 64], [64, 64, 255]], dtype=np.uint8)
+MATERIALS = np.array([[200, 60, 40], [70, 150, 60], [60, 90, 190]], dtype=np.float32)
+_SKY, _FLOOR = np.array([150, 190, 230], np.float32), np.array([235, 225, 200], np.float32)
+_LIGHT = np.array([-0.35, -0.35])  # highlight offset (x, y) in units of the shape's extent
+
+
+def render_pair(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One scene as (A, B): (size, size, 3) uint8 arrays, the label map and its rendering."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    labels = np.zeros((size, size), np.uint8)
+    t = yy / size
+    image = (1 - t)[..., None] * _SKY + t[..., None] * _FLOOR
+    offset = max(1, size // 32)
+    for _ in range(rng.integers(2, 6)):
+        cls = int(rng.integers(len(CLASSES)))
+        centre = rng.uniform(0.2, 0.8, 2) * size
+        radius = rng.uniform(0.1, 0.22) * size
+        mask, extent = _shape_mask(CLASSES[cls], xx, yy, centre, radius, rng)
+        image *= 1 - 0.4 * _blur(_shift(mask, offset), offset)[..., None]
+        labels[mask] = cls + 1
+        image[mask] = _shade(cls, xx, yy, centre, extent)[mask]
+        image[mask & ~_erode(mask)] *= 0.45
+    image += rng.normal(0, 3, image.shape)
+    return LABEL_COLOURS[labels], np.clip(image, 0, 255).round().astype(np.uint8)
+
+
+def make_paired(
+    out_dir: Path,
+    *,
+    count: int = 200,
+    size: int = 64,
+    seed: int = 0,
+    splits: tuple[str, ...] = ("train", "val", "test"),
+    split_counts: dict[str, int] | None = None,
+    layout: str = "aligned",
+) -> Path:
+    """Write a labels2shapes dataset to `out_dir` and return it.
+
+    `layout="aligned"` writes `out_dir/<split>/00001.png` with A|B side by side (the official pix2pix
+    layout), `layout="folders"` writes `out_dir/A/<split>/00001.png` and `out_dir/B/<split>/00001.png`.
+    Each split after the first gets 10 % of `count` and the first the rest (80/10/10 by default);
+    `split_counts` gives the counts per split explicitly instead. Image i, numbered across splits, depends
+    only on (seed, i).
+    """
+    if layout not in ("aligned", "folders"):
+        raise unknown_name("layout", layout, ("aligned", "folders"))
+    counts = split_counts if split_counts is not None else _split(count, splits)
+    if any(n < 0 for n in counts.values()):
+        raise I2IError(f"split counts must be >= 0, got {counts}")
+    out_dir = Path(out_dir)
+    index = 0
+    for split, n in counts.items():
+        for _ in range(n):
+            index += 1
+            a, b = render_pair(np.random.default_rng((seed, index)), size)
+            name = f"{index:05d}.png"
+            if layout == "aligned":
+                _write_png(out_dir / split / name, np.concatenate([a, b], axis=1))
+            else:
+                _write_png(out_dir / "A" / split / name, a)
+                _write_png(out_dir / "B" / split / name, b)
+    return out_dir
+
+
+def _split(count: int, splits: tuple[str, ...]) -> dict[str, int]:
+    rest = {split: round(count * 0.1) for split in splits[1:]}
+    return {splits[0]: count - sum(rest.values()), **rest}
+
+
+def _shape_mask(
+    kind: str, xx: np.ndarray, yy: np.ndarray, centre: np.ndarray, radius: float, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """The shape's mask and its extent (the size its shading scales with, readable from the mask)."""
+    dx, dy = xx - centre[0], yy - centre[1]
+    if kind == "circle":
+        return dx**2 + dy**2 <= radius**2, radius
+    if kind == "rectangle":
+        half_w, half_h = radius * rng.uniform(0.6, 1.2, 2)
+        return (np.abs(dx) <= half_w) & (np.abs(dy) <= half_h), max(half_w, half_h)
+    angles = rng.uniform(0, 2 * np.pi) + np.array([0, 2, 4]) * np.pi / 3 + rng.uniform(-0.3, 0.3, 3)
+    corners = centre + radius * 1.3 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    # Corners in increasing angle: the inside is where all three edge cross products are >= 0.
+    edges = [(corners[i], corners[(i + 1) % 3]) for i in range(3)]
+    inside = [(q[0] - p[0]) * (yy - p[1]) - (q[1] - p[1]) * (xx - p[0]) >= 0 for p, q in edges]
+    return np.all(inside, axis=0), radius * 1.3
+
+
+def _shade(cls: int, xx: np.ndarray, yy: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    """The lit material of class `cls`: bright at a highlight up-left of the centre, darker away from it."""
+    hx, hy = centre + _LIGHT * radius
+    dist = np.sqrt((xx - hx) ** 2 + (yy - hy) ** 2) / (1.6 * radius)
+    light = 1.25 - 0.65 * np.clip(dist, 0, 1)
+    return np.clip(MATERIALS[cls] * light[..., None], 0, 255)
+
+
+def _shift(mask: np.ndarray, offset: int) -> np.ndarray:
+    """`mask` moved `offset` pixels right and down, without wrapping around."""
+    out = np.zeros_like(mask)
+    out[offset:, offset:] = mask[:-offset, :-offset]
+    return out
+
+
+def _erode(mask: np.ndarray) -> np.ndarray:
+    """`mask` shrunk by one pixel (4-neighbourhood); pixels outside the image count as inside."""
+    padded = np.pad(mask, 1, mode="edge")
+    return mask & padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+
+
+def _blur(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Separable box blur of a boolean mask, applied twice (close to a Gaussian), as float32 in [0, 1]."""
+    out = mask.astype(np.float32)
+    for _ in range(2):
+        for axis in (0, 1):
+            padded = np.pad(out, [(radius + 1, radius) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+            cums = np.cumsum(padded, axis=axis)
+            hi = np.take(cums, np.arange(2 * radius + 1, cums.shape[axis]), axis=axis)
+            lo = np.take(cums, np.arange(0, cums.shape[axis] - 2 * radius - 1), axis=axis)
+            out = (hi - lo) / (2 * radius + 1)
+    return out
+
+
+def _write_png(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        Image.fromarray(array, "RGB").save(tmp, format="PNG", compress_level=1)

@@ -1,0 +1,328 @@
+"""The contract every i2i model implements, and the inference plumbing they all share.
+
+A model module defines one `Model` subclass: its typed `Config`, `build_networks`, `forward_tensor` (the
+translation itself) and, for training, `training_dataset`, `setup_training` and `training_step`. Image
+reading, padding, batching, precision, saving and loading live here, once.
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import __version__, checkpoint
+from . import config as configs
+from .errors import I2IError, UsageError
+from .runtime import autocast, resolve_device, resolve_precision, uses_channels_last
+
+StateDict = dict[str, torch.Tensor]
+
+
+class Model(abc.ABC):
+    """Base class of every model plugin (entry-point group `i2i.models`)."""
+
+    name: ClassVar[str] = ""
+    task: ClassVar[str] = ""
+    license: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Config: ClassVar[type]
+    #: value range the networks work in; images are mapped from [0, 1] into it and back
+    value_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+    #: output side / input side
+    scale: ClassVar[int] = 1
+    #: how outputs are quantised to 8 bits: "round", or "truncate" as the reference's tensor2im does
+    output_rounding: ClassVar[str] = "round"
+    #: the networks `translate` needs; the others may be absent (e.g. an official generator-only file)
+    inference_networks: ClassVar[tuple[str, ...]] = ("G",)
+    #: visuals of the last training step shown in sample grids, in order (input | output | target)
+    sample_visuals: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self, config: Any = None, *, device: str | torch.device = "cpu", precision: str = "fp32"
+    ) -> None:
+        self.config = config if config is not None else self.Config()
+        self.device = resolve_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        self.networks: dict[str, nn.Module] = self.build_networks()
+        for net in self.networks.values():
+            net.to(self.device)
+        self.loaded: set[str] = set(self.networks)
+        self.step = 0
+        self.source: str | None = None
+        self.weights_name: str | None = None
+        self.weights_sha256: str | None = None
+        self.weights_license: str | None = None
+        self._inference_ready = False
+
+    # ------------------------------------------------------------------------------ to implement
+
+    @abc.abstractmethod
+    def build_networks(self) -> dict[str, nn.Module]:
+        """The networks of `self.config`, under the reference implementation's names."""
+
+    @abc.abstractmethod
+    def forward_tensor(self, x: torch.Tensor, **conditions: Any) -> torch.Tensor:
+        """Translate a batch already in `value_range`, padded to `size_multiple()`."""
+
+    def init_weights(self) -> None:
+        """Initialise freshly built networks for training (default: PyTorch's own init)."""
+        return None
+
+    def size_multiple(self) -> int:
+        """Input sides must be multiples of this; inputs are padded and outputs cropped back."""
+        return 1
+
+    @property
+    def input_channels(self) -> int:
+        return int(getattr(self.config, "input_nc", 3))
+
+    @property
+    def output_channels(self) -> int:
+        return int(getattr(self.config, "output_nc", 3))
+
+    @classmethod
+    def detect(cls, states: dict[str, StateDict]) -> float:
+        """How sure (0..1) this model is that official `states` belong to it."""
+        return 0.0
+
+    @classmethod
+    def import_official(
+        cls, states: dict[str, StateDict], options: dict[str, str] | None = None
+    ) -> tuple[dict[str, Any], dict[str, StateDict]]:
+        """Config settings detected from official state dicts, and those state dicts per network.
+
+        `states` maps a role taken from the file name (`G`, `D`, `G_A`, ... or `""` when unknown) to a
+        state dict; `options` are settings found beside the file (the reference's `train_opt.txt`).
+        """
+        raise I2IError(f"model '{cls.name}' cannot import official checkpoints")
+
+    # ---------------------------------------------------------------------------------- training
+
+    def training_dataset(self, data: Path, *, seed: int) -> torch.utils.data.Dataset:
+        raise I2IError(f"model '{self.name}' does not support training")
+
+    def setup_training(self) -> None:
+        """Create `self.optimizers` and `self.schedulers` (dicts keyed by name)."""
+        raise I2IError(f"model '{self.name}' does not support training")
+
+    def training_step(self, batch: dict[str, Any], ctx: Any) -> dict[str, torch.Tensor]:
+        """One optimisation step on `batch`; returns the losses (detached scalars) by name."""
+        raise I2IError(f"model '{self.name}' does not support training")
+
+    def visuals(self) -> dict[str, torch.Tensor]:
+        """Images of the last training step, by name (model value range, NCHW)."""
+        return {}
+
+    def training_state(self) -> dict[str, Any]:
+        """Training state the loop does not know about (e.g. an image pool), for exact resume."""
+        return {}
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        return None
+
+    # ---------------------------------------------------------------------------------- weights
+
+    def load_networks(self, networks: dict[str, StateDict], *, strict: bool = True) -> None:
+        unknown = set(networks) - set(self.networks)
+        if unknown:
+            raise I2IError(
+                f"checkpoint holds networks {sorted(unknown)} that {self.name} does not have "
+                f"(it has {sorted(self.networks)})"
+            )
+        for net_name, state in networks.items():
+            net = self.networks[net_name]
+            state = drop_legacy_instance_norm(net, state)
+            try:
+                net.load_state_dict(state, strict=strict)
+            except RuntimeError as exc:
+                raise I2IError(
+                    f"weights do not fit {self.name} network {net_name}: {_summarise(exc)}"
+                ) from None
+        self.loaded = set(networks)
+        self._inference_ready = False
+
+    def state_dicts(self, names: Iterable[str] | None = None) -> dict[str, StateDict]:
+        names = sorted(self.loaded) if names is None else list(names)
+        return {n: self.networks[n].state_dict() for n in names}
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        return {
+            "model": self.name,
+            "config": configs.to_dict(self.config),
+            "i2i_version": __version__,
+            "step": self.step,
+            "license": self.weights_license or f"weights trained with i2i; {self.name} code: {self.license}",
+            "source": self.source or "trained with i2i",
+            "networks": sorted(self.loaded),
+        }
+
+    def save(self, path: str | Path, *, training_state: Any = None) -> Path:
+        """Write an i2i checkpoint (atomic); `i2i.load(weights=path)` restores this model alone."""
+        return checkpoint.write_checkpoint(path, self.state_dicts(), self.checkpoint_meta(), training_state)
+
+    # --------------------------------------------------------------------------------- inference
+
+    def translate(
+        self,
+        images: Any,
+        *,
+        batch_size: int = 1,
+        as_array: bool = False,
+        max_pixels: int | None = None,
+        **conditions: Any,
+    ) -> Any:
+        """Translate images (PIL images, numpy arrays or paths). Returns PIL images (numpy arrays with
+        `as_array`, uint8/uint16 like the input), one per input, or a single one for a single input."""
+        from . import imageio
+
+        single = not isinstance(images, (list, tuple))
+        items = [images] if single else list(images)
+        decoded = [imageio.read_image(item, max_pixels=max_pixels) for item in items]
+        results = self.translate_images(decoded, batch_size=batch_size, **conditions)
+        converted = [imageio.to_array(r) if as_array else imageio.to_pil(r) for r in results]
+        return converted[0] if single else converted
+
+    def check_conditions(self, conditions: dict[str, Any]) -> None:
+        params = inspect.signature(self.forward_tensor).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        allowed = [n for n in params if n != "x"]
+        for key in conditions:
+            if key not in allowed:
+                raise UsageError(
+                    f"{self.name} takes no option '{key}'"
+                    + (f"; it takes: {', '.join(allowed)}" if allowed else "")
+                )
+
+    def translate_images(self, images: Sequence[Any], *, batch_size: int = 1, **conditions: Any) -> list[Any]:
+        """`ImageData` in, `ImageData` out (same size times `scale`, same bit depth, alpha re-attached)."""
+        self.check_conditions(conditions)
+        missing = [n for n in self.inference_networks if n not in self.loaded]
+        if missing:
+            raise I2IError(
+                f"these weights have no {', '.join(missing)} network, which {self.name} needs to translate"
+            )
+        self._prepare_inference()
+        results: list[Any] = [None] * len(images)
+        for batch in _batches(images, batch_size, key=lambda im: im.pixels.shape):
+            outputs = self._run_batch([images[i] for i in batch], conditions)
+            for i, out in zip(batch, outputs, strict=True):
+                results[i] = out
+        return results
+
+    def _prepare_inference(self) -> None:
+        if self._inference_ready:
+            return
+        for net in self.networks.values():
+            net.requires_grad_(False)
+            if uses_channels_last(self.device):
+                net.to(memory_format=torch.channels_last)
+        self._inference_ready = True
+
+    def _padded_shape(self, image: Any) -> tuple[int, int, int]:
+        height, width = image.pixels.shape[:2]
+        m = self.size_multiple()
+        return (math.ceil(height / m) * m, math.ceil(width / m) * m, image.pixels.shape[2])
+
+    def to_input_tensor(self, image: Any) -> torch.Tensor:
+        """[0, 1] HWC pixels -> 1xCxHxW in the model's value range and channel count."""
+        from .imageio import luma
+
+        pixels = image.pixels
+        if pixels.shape[2] == 1 and self.input_channels == 3:
+            pixels = np.repeat(pixels, 3, axis=2)
+        elif pixels.shape[2] == 3 and self.input_channels == 1:
+            pixels = luma(pixels)
+        lo, hi = self.value_range
+        tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
+        return tensor * (hi - lo) + lo
+
+    def from_output_tensor(self, y: torch.Tensor, image: Any) -> Any:
+        """1xCxHxW model output -> `ImageData` matching the input's channels, bit depth and alpha."""
+        from .imageio import ImageData, luma, resize_alpha
+
+        lo, hi = self.value_range
+        pixels = ((y[0].float().cpu() - lo) / (hi - lo)).clamp_(0, 1).permute(1, 2, 0).numpy()
+        if image.pixels.shape[2] == 1 and pixels.shape[2] == 3:
+            pixels = luma(pixels)  # greyscale in, greyscale out
+        if self.output_rounding == "truncate" and image.bit_depth == 8:
+            pixels = np.floor(pixels * 255.0) / 255.0
+        alpha = image.alpha
+        if alpha is not None and alpha.shape[:2] != pixels.shape[:2]:
+            alpha = resize_alpha(alpha, (pixels.shape[1], pixels.shape[0]))
+        return ImageData(
+            pixels=np.ascontiguousarray(pixels, dtype=np.float32),
+            alpha=alpha,
+            bit_depth=image.bit_depth,
+            source=image.source,
+            format=image.format,
+        )
+
+    def _run_batch(self, images: list[Any], conditions: dict[str, Any]) -> list[Any]:
+        height, width = images[0].pixels.shape[:2]
+        padded_h, padded_w, _ = self._padded_shape(images[0])
+        x = torch.cat([pad_to(self.to_input_tensor(im), padded_h, padded_w) for im in images])
+        x = x.to(self.device)
+        if uses_channels_last(self.device):
+            x = x.contiguous(memory_format=torch.channels_last)
+        top, left = (padded_h - height) // 2, (padded_w - width) // 2
+        s = self.scale
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            y = self.forward_tensor(x, **conditions)
+        y = y[:, :, top * s : (top + height) * s, left * s : (left + width) * s]
+        return [self.from_output_tensor(y[i : i + 1], im) for i, im in enumerate(images)]
+
+
+_LEGACY_NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def drop_legacy_instance_norm(net: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The reference's InstanceNorm patch: drop running stats of InstanceNorm layers that track none, and
+    every InstanceNorm `num_batches_tracked` (2018-era checkpoints, PyTorch < 0.4)."""
+    modules = dict(net.named_modules())
+    kept = {}
+    for key, value in state.items():
+        path, _, leaf = key.rpartition(".")
+        module = modules.get(path)
+        stale = leaf == "num_batches_tracked" or getattr(module, leaf, None) is None
+        if isinstance(module, nn.InstanceNorm2d) and leaf in _LEGACY_NORM_BUFFERS and stale:
+            continue
+        kept[key] = value
+    return kept
+
+
+def pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Pad NCHW `x` to height x width, centred, by reflection (edge replication where too small)."""
+    dh, dw = height - x.shape[-2], width - x.shape[-1]
+    if dh == 0 and dw == 0:
+        return x
+    pads = (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)
+    reflectable = max(pads[:2]) < x.shape[-1] and max(pads[2:]) < x.shape[-2]
+    return F.pad(x, pads, mode="reflect" if reflectable else "replicate")
+
+
+def _batches(items: Sequence[Any], size: int, key) -> Iterable[list[int]]:
+    """Indices grouped into runs of at most `size` consecutive items with the same `key`."""
+    group: list[int] = []
+    for i, item in enumerate(items):
+        if group and (len(group) >= max(1, size) or key(items[group[0]]) != key(item)):
+            yield group
+            group = []
+        group.append(i)
+    if group:
+        yield group
+
+
+def _summarise(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    text = text.replace("Error(s) in loading state_dict for ", "")
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,161 @@
+"""The model registry: entry points of the group `i2i.models`, read lazily.
+
+Listing models reads each plugin's class attributes (`task`, `license`, `description`) from its source
+without importing it, so `i2i models` stays fast and a broken plugin cannot crash it: it shows up as a
+row with the reason instead. A model's code is imported only when that model is asked for.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import functools
+import importlib.util
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
+
+from .errors import I2IError, unknown_name
+
+if TYPE_CHECKING:
+    from .model import Model
+
+ENTRY_POINT_GROUP = "i2i.models"
+_STATIC_FIELDS = ("task", "license", "description")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    target: str
+    distribution: str | None
+    task: str = ""
+    license: str = ""
+    description: str = ""
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _static_class_info(target: str) -> dict[str, str]:
+    """Literal class attributes of `module:Class`, read from source. Raises I2IError if unreadable."""
+    module_name, _, qualname = target.partition(":")
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError) as exc:
+        raise I2IError(f"cannot locate module '{module_name}': {exc}") from None
+    if spec is None:
+        raise I2IError(f"module '{module_name}' is not installed")
+    source = None
+    if spec.loader is not None and hasattr(spec.loader, "get_source"):
+        try:
+            source = spec.loader.get_source(module_name)
+        except (ImportError, OSError) as exc:
+            raise I2IError(f"cannot read module '{module_name}': {exc}") from None
+    if source is None:  # compiled-only module: nothing to read statically, resolve on use
+        return {}
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise I2IError(f"syntax error in {module_name} line {exc.lineno}: {exc.msg}") from None
+    class_name = qualname.split(".")[-1]
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            info = {}
+            for stmt in node.body:
+                targets = []
+                if isinstance(stmt, ast.Assign):
+                    targets = [t.id for t in stmt.targets if isinstance(t, ast.Name)]
+                elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value:
+                    targets = [stmt.target.id]
+                for name in targets:
+                    if name in _STATIC_FIELDS:
+                        with contextlib.suppress(ValueError):
+                            info[name] = str(ast.literal_eval(stmt.value))
+            return info
+        if isinstance(node, (ast.Assign, ast.ImportFrom, ast.Import)):
+            names = []
+            if isinstance(node, ast.Assign):
+                names = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            else:
+                names = [(a.asname or a.name).split(".")[0] for a in node.names]
+            if class_name in names:  # re-exported or aliased: fine, but nothing to read statically
+                return {}
+    raise I2IError(f"module '{module_name}' defines no '{class_name}'")
+
+
+def _entry(ep: EntryPoint) -> ModelEntry:
+    dist = getattr(getattr(ep, "dist", None), "name", None)
+    try:
+        info = _static_class_info(ep.value)
+    except I2IError as exc:
+        return ModelEntry(ep.name, ep.value, dist, error=str(exc))
+    return ModelEntry(ep.name, ep.value, dist, **info)
+
+
+@functools.cache
+def _entries() -> dict[str, ModelEntry]:
+    found: dict[str, ModelEntry] = {}
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if ep.name in found:
+            if found[ep.name].target == ep.value:  # the same package seen twice on sys.path
+                continue
+            other = found[ep.name].distribution or found[ep.name].target
+            key = f"{ep.name} ({ep.value})"
+            found[key] = ModelEntry(
+                ep.name,
+                ep.value,
+                getattr(getattr(ep, "dist", None), "name", None),
+                error=f"name already provided by {other}; ignored",
+            )
+            continue
+        found[ep.name] = _entry(ep)
+    return found
+
+
+def refresh() -> None:
+    """Forget what was read, e.g. after installing a plugin into the running interpreter."""
+    _entries.cache_clear()
+    _load.cache_clear()
+
+
+def entries() -> list[ModelEntry]:
+    """Every registered model, broken ones included (their `error` says why)."""
+    return list(_entries().values())
+
+
+def model_names() -> list[str]:
+    return [e.name for e in _entries().values() if e.ok]
+
+
+def entry(name: str) -> ModelEntry:
+    found = _entries().get(name)
+    if found is None:
+        raise unknown_name("model", name, model_names())
+    if not found.ok:
+        raise I2IError(f"model plugin '{name}' is broken: {found.error}")
+    return found
+
+
+@functools.cache
+def _load(name: str) -> type[Model]:
+    from .model import Model
+
+    target = entry(name).target
+    ep = EntryPoint(name=name, value=target, group=ENTRY_POINT_GROUP)
+    try:
+        cls = ep.load()
+    except Exception as exc:  # a plugin may fail in any way; report it, never crash the caller
+        raise I2IError(
+            f"model plugin '{name}' ({target}) failed to import: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not (isinstance(cls, type) and issubclass(cls, Model)):
+        raise I2IError(f"model plugin '{name}' ({target}) is not an i2i.Model subclass")
+    return cls
+
+
+def model_class(name: str) -> type[Model]:
+    """Import and return the model class registered as `name` (did-you-mean on unknown names)."""
+    return _load(name)

@@ -1,0 +1,121 @@
+"""Batch translation of image files: what `i2i translate` runs (per-file errors, atomic outputs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import __version__, imageio
+from .errors import I2IError
+from .model import Model
+
+
+def provenance_tag(model: Model) -> dict[str, str]:
+    tag = {"made_by": f"i2i {__version__}", "model": model.name}
+    if model.weights_name:
+        tag["weights"] = model.weights_name
+    if model.weights_sha256:
+        tag["weights_sha256"] = model.weights_sha256
+    return tag
+
+
+def _named(path: Path, exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if str(path) in text else f"{path}: {text}"
+
+
+def run_translation(
+    model: Model,
+    files: Sequence[tuple[Path, Path]],
+    destination: Path,
+    *,
+    fmt: str | None = None,
+    batch_size: int = 1,
+    provenance: bool = True,
+    max_pixels: int | None = None,
+    conditions: dict[str, Any] | None = None,
+    single_file_output: bool = False,
+    console: Console | None = None,
+    progress: bool = True,
+) -> list[tuple[Path, str]]:
+    """Translate `files` ((path, relative path) pairs) into `destination`; returns the failures.
+
+    A file that cannot be read, translated or written is reported in one line and skipped; the others
+    are still written. Outputs are written atomically and never replace an input.
+    """
+    console = console or Console(stderr=True)
+    conditions = conditions or {}
+    model.check_conditions(conditions)
+    tag = provenance_tag(model) if provenance else None
+    inputs = {path.resolve() for path, _ in files}
+    jobs = [
+        (path, destination if single_file_output else imageio.output_path(destination, rel, fmt))
+        for path, rel in files
+    ]
+    failures: list[tuple[Path, str]] = []
+
+    def fail(path: Path, message: str) -> None:
+        failures.append((path, message))
+        console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+    start = time.perf_counter()
+    bar = Progress(
+        TextColumn(f"[bold]{model.name}[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not progress,
+    )
+    with bar:
+        task = bar.add_task("translate", total=len(jobs))
+        for i in range(0, len(jobs), max(1, batch_size)):
+            chunk = jobs[i : i + max(1, batch_size)]
+            decoded = []
+            for path, target in chunk:
+                if target.resolve() in inputs:
+                    fail(
+                        path,
+                        f"{path}: the output {target} would overwrite an input; choose another output folder",
+                    )
+                    continue
+                try:
+                    decoded.append((path, target, imageio.read_image(path, max_pixels=max_pixels)))
+                except I2IError as exc:
+                    fail(path, _named(path, exc))
+            _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, fail)
+            bar.advance(task, len(chunk))
+    elapsed = time.perf_counter() - start
+    done = len(jobs) - len(failures)
+    rate = done / elapsed if elapsed > 0 else 0.0
+    summary = f"translated {done} of {len(jobs)} image(s) into {destination} in {elapsed:.1f}s ({rate:.2f} images/s)"
+    if failures:
+        summary += f"; [red]{len(failures)} failed[/]"
+    console.print(summary, highlight=False)
+    return failures
+
+
+def _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, fail) -> None:
+    if not decoded:
+        return
+    try:
+        results = model.translate_images([d[2] for d in decoded], batch_size=batch_size, **conditions)
+    except I2IError:
+        raise
+    except RuntimeError as exc:  # e.g. out of memory on one large image: report the files, go on
+        if len(decoded) > 1:
+            for item in decoded:
+                _translate_and_write(model, [item], fmt, tag, 1, conditions, fail)
+            return
+        fail(decoded[0][0], _named(decoded[0][0], exc))
+        return
+    for (path, target, _), result in zip(decoded, results, strict=True):
+        try:
+            imageio.write_image(target, result, format=fmt, provenance=tag)
+        except (I2IError, OSError) as exc:
+            fail(path, _named(target, exc))

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# Deterministic and comparable across machines: the fixtures were computed with 2 threads.
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def manifest(group: str, name: str) -> dict:
+    return json.loads((FIXTURES / group / f"{name}.json").read_text())
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Each test gets its own cache folder, never the user's."""
+    monkeypatch.setenv("I2I_HOME", str(tmp_path_factory.mktemp("i2i_home")))
