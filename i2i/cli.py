@@ -26,6 +26,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Datasets: synthetic data for offline tests and demos.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+eval_app = typer.Typer(help="Measure a model against ground truth.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 out = Console()
 err = Console(stderr=True)
@@ -365,6 +367,37 @@ def data_synth(
     out.print(
         f"wrote {count} {size}x{size} pairs to {written} in {time.perf_counter() - t0:.1f}s ({layout} layout)"
     )
+
+
+# ------------------------------------------------------------------------------------------------ eval
+
+
+@eval_app.command("paired")
+@friendly_errors
+def eval_paired(
+    data: Annotated[Path, typer.Argument(help="Paired dataset folder (aligned or A/ B/ layout).")],
+    weights: Annotated[str, typer.Option("--weights", "-w", help="Checkpoint path or catalogue name.")],
+    model: Annotated[str | None, typer.Option("--model", "-m")] = None,
+    phase: Annotated[str, typer.Option("--phase", help="Split to evaluate: test, val or train.")] = "test",
+    device: Annotated[str, typer.Option("--device")] = "auto",
+    precision: Annotated[str, _precision_option()] = "auto",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Mean L1 and PSNR of a paired model on a dataset split, with the identity baseline.
+
+    Example: `i2i eval paired datasets/shapes --weights pix2pix-synth-shapes`
+    """
+    from .api import load
+    from .evaluate import evaluate_paired
+
+    report = evaluate_paired(load(model, weights, device=device, precision=precision), data, phase=phase)
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    line = f"{report['images']} {phase} images: L1 {report['l1']:.4f}, PSNR {report['psnr_db']:.2f} dB"
+    if "identity_l1" in report:
+        line += f" (input itself: L1 {report['identity_l1']:.4f}, PSNR {report['identity_psnr_db']:.2f} dB)"
+    out.print(line, highlight=False)
 
 
 # ------------------------------------------------------------------------------------------------ demo

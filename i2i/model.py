@@ -165,9 +165,32 @@ class Model(abc.ABC):
             "networks": sorted(self.loaded),
         }
 
-    def save(self, path: str | Path, *, training_state: Any = None) -> Path:
-        """Write an i2i checkpoint (atomic); `i2i.load(weights=path)` restores this model alone."""
-        return checkpoint.write_checkpoint(path, self.state_dicts(), self.checkpoint_meta(), training_state)
+    def save(
+        self,
+        path: str | Path,
+        *,
+        networks: Iterable[str] | None = None,
+        dtype: torch.dtype | None = None,
+        training_state: Any = None,
+    ) -> Path:
+        """Write an i2i checkpoint (atomic); `i2i.load(weights=path)` restores this model alone.
+
+        `networks` keeps only some networks (e.g. `["G"]` for inference); `dtype` stores floating-point
+        tensors in another precision (e.g. `torch.float16` to halve the file; loading casts back)."""
+        names = sorted(self.loaded) if networks is None else list(networks)
+        unknown = [n for n in names if n not in self.loaded]
+        if unknown:
+            raise UsageError(
+                f"{self.name} has no loaded network {', '.join(unknown)}; it has {', '.join(sorted(self.loaded))}"
+            )
+        states = self.state_dicts(names)
+        if dtype is not None:
+            states = {
+                net: {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+                for net, state in states.items()
+            }
+        meta = self.checkpoint_meta() | {"networks": names}
+        return checkpoint.write_checkpoint(path, states, meta, training_state)
 
     # --------------------------------------------------------------------------------- inference
 
