@@ -3,6 +3,7 @@ name, and `list_models()`. The CLI is a thin layer over these."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -73,11 +74,18 @@ def load(
 def _load_i2i(model, ckpt, entry, device, precision, overrides) -> Model:
     name = ckpt.model
     if model is not None and model != name:
-        raise I2IError(f"{ckpt.path} is a {name} checkpoint, not {model}; use --model {name}")
-    cls = registry.model_class(name)
+        hint = f"; use --model {name}" if name in registry.model_names() else ""
+        raise I2IError(f"{ckpt.path} is a {name} checkpoint, not {model}{hint}")
+    try:
+        cls = registry.model_class(name)
+    except I2IError as exc:
+        raise I2IError(
+            f"{ckpt.path}: an i2i checkpoint of model '{name}', which is not available here ({exc})"
+        ) from None
     cfg = configs.replace(configs.from_dict(cls.Config, ckpt.meta.get("config", {})), overrides)
     instance = cls(cfg, device=device, precision=precision)
-    instance.load_networks(ckpt.network_tensors())
+    with _naming(ckpt.path):
+        instance.load_networks(ckpt.network_tensors())
     instance.step = int(ckpt.meta.get("step", 0))
     instance.source = ckpt.meta.get("source")
     instance.weights_license = (entry or {}).get("license") or ckpt.meta.get("license")
@@ -88,14 +96,27 @@ def _load_i2i(model, ckpt, entry, device, precision, overrides) -> Model:
 def _load_official(model, found, path, entry, device, precision, overrides) -> Model:
     states, options = found
     cls = registry.model_class(model) if model else _detect_model(states, path)
-    detected, networks = cls.import_official(states, options)
+    with _naming(path):
+        detected, networks = cls.import_official(states, options)
     cfg = configs.replace(configs.replace(cls.Config(), detected), overrides)
     instance = cls(cfg, device=device, precision=precision)
-    instance.load_networks(networks)
+    with _naming(path):
+        instance.load_networks(networks)
     instance.source = (entry or {}).get("source") or f"official checkpoint {path.name}"
     instance.weights_license = (entry or {}).get("license") or "unknown: see where the checkpoint came from"
     _identify(instance, path, entry)
     return instance
+
+
+@contextlib.contextmanager
+def _naming(path: Path):
+    """Errors about a checkpoint's content name the file they come from."""
+    try:
+        yield
+    except I2IError as exc:
+        if str(path) in str(exc):
+            raise
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 def _identify(instance: Model, path: Path, entry: dict | None) -> None:

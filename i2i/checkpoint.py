@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,10 +49,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp creates 0600 files; give the result the mode a plain open() would (or the old file's)
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
+        os.chmod(tmp_path, mode)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -186,11 +196,15 @@ def _dedupe_shared(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+# Header values are strings; these keys hold JSON (the others are free text, kept as written).
+_JSON_META = {"config", "networks", "step", "training_state"}
+
+
 def _decode_meta(raw: dict[str, str] | None) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     for key, value in (raw or {}).items():
         try:
-            meta[key] = json.loads(value)
+            meta[key] = json.loads(value) if key in _JSON_META else value
         except (TypeError, ValueError):
             meta[key] = value
     return meta
@@ -234,9 +248,15 @@ def load_official(path: Path) -> Any:
     if path.stat().st_size == 0:
         raise I2IError(f"{path}: the file is empty (0 bytes); download or copy it again")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # e.g. "Detected pickle protocol 4": noise next to the one-line error that follows
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        detail = _first_line(exc).removeprefix("Weights only load failed. ")
+        # torch's first line is about its weights_only default; the line naming what was refused matters
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = next((line for line in lines if "nsupported" in line), _first_line(exc))
+        detail = detail.removeprefix("Weights only load failed. ")
         raise I2IError(
             f"{path}: refused to load: it holds Python objects other than tensors, which could run code "
             f"when unpickled ({detail[:160]}); only plain state dicts are accepted"

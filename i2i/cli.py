@@ -295,7 +295,7 @@ def _default_weights(model: str | None) -> str:
 @friendly_errors
 def convert(
     source: Annotated[
-        str, typer.Argument(help="Official checkpoint (.pth) or run folder, or catalogue name.")
+        str, typer.Argument(help="Official checkpoint (.pth), run folder, i2i checkpoint or name.")
     ],
     destination: Annotated[Path, typer.Argument(help="i2i checkpoint to write (.safetensors).")],
     model: Annotated[
@@ -304,20 +304,32 @@ def convert(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Config override key=value (repeatable).")
     ] = None,
+    networks: Annotated[
+        str | None, typer.Option("--networks", help="Keep only these networks, comma-separated (e.g. G).")
+    ] = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="Store weights as fp32, fp16 or bf16.")] = "fp32",
 ) -> None:
-    """Turn an official checkpoint into a self-describing i2i checkpoint.
+    """Turn an official checkpoint (or any i2i checkpoint) into a self-describing i2i checkpoint.
 
-    Example: `i2i convert latest_net_G.pth facades.safetensors --set padding_type=reflect`
+    Examples:
+    `i2i convert latest_net_G.pth facades.safetensors --set padding_type=reflect`
+    `i2i convert runs/shapes/model.safetensors shapes-G.safetensors --networks G --dtype fp16`
     """
+    import torch
+
     from .api import load
     from .config import parse_assignments
 
     if destination.suffix != ".safetensors":
         raise UsageError(f"{destination}: the output must be a .safetensors file")
+    dtypes = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+    if dtype not in dtypes:
+        raise UsageError(f"--dtype must be one of {', '.join(dtypes)}")
     loaded = load(model, source, device="cpu", precision="fp32", **parse_assignments(set_))
-    loaded.save(destination)
-    nets = ", ".join(sorted(loaded.loaded))
-    out.print(f"wrote {destination}: {loaded.name} ({nets}), config detected from the weights")
+    keep = [n.strip() for n in networks.split(",") if n.strip()] if networks else None
+    loaded.save(destination, networks=keep, dtype=dtypes[dtype])
+    nets = ", ".join(keep or sorted(loaded.loaded))
+    out.print(f"wrote {destination}: {loaded.name} ({nets})")
 
 
 # ------------------------------------------------------------------------------------------------- env
@@ -326,7 +338,10 @@ def convert(
 @app.command()
 @friendly_errors
 def env(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Versions, devices and the precision `auto` picks on each."""
+    """Versions, devices and the precision `auto` picks on each.
+
+    Example: `i2i env --json`
+    """
     from .runtime import environment_report
 
     report = environment_report()
@@ -409,7 +424,10 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where to write the results.")] = Path("demo-out"),
     device: Annotated[str, typer.Option("--device")] = "auto",
 ) -> None:
-    """Run the offline demo: bundled weights on bundled sample images."""
+    """Run the offline demo: bundled weights on bundled sample images.
+
+    Example: `i2i demo --out demo-out`
+    """
     from .demo import run_demo
 
     for line in run_demo(out_dir, device=device):

@@ -17,7 +17,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
 
 
-def evaluate_paired(model: Model, data: Path, *, phase: str = "test", batch_size: int = 8, **conditions: Any) -> dict:
+def evaluate_paired(
+    model: Model, data: Path, *, phase: str = "test", batch_size: int = 8, **conditions: Any
+) -> dict:
     """Mean L1 and PSNR (RGB, [0, 1]) of `model` on the `phase` split of a paired dataset, next to the
     same metrics for the input itself (the identity baseline). Images are prepared as the reference's
     test.py does: resized to crop_size, no flip."""
@@ -47,7 +49,12 @@ def evaluate_paired(model: Model, data: Path, *, phase: str = "test", batch_size
             if source.pixels.shape == target.shape:
                 base_l1.append(float(np.abs(source.pixels - target).mean()))
                 base_peak.append(psnr(source.pixels, target))
-    report = {"images": len(dataset), "phase": phase, "l1": float(np.mean(l1)), "psnr_db": float(np.mean(peak))}
+    report = {
+        "images": len(dataset),
+        "phase": phase,
+        "l1": float(np.mean(l1)),
+        "psnr_db": float(np.mean(peak)),
+    }
     if base_l1:
         report["identity_l1"] = float(np.mean(base_l1))
         report["identity_psnr_db"] = float(np.mean(base_peak))

@@ -11,7 +11,9 @@ import ast
 import contextlib
 import dataclasses
 import functools
+import importlib.machinery
 import importlib.util
+import sys
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
@@ -41,10 +43,11 @@ class ModelEntry:
 
 def _static_class_info(target: str) -> dict[str, str]:
     """Literal class attributes of `module:Class`, read from source. Raises I2IError if unreadable."""
-    module_name, _, qualname = target.partition(":")
+    match = EntryPoint.pattern.match(target)  # `module:attr`, possibly with (deprecated) extras
+    module_name, qualname = (match["module"], match["attr"] or "") if match else (target, "")
     try:
-        spec = importlib.util.find_spec(module_name)
-    except (ImportError, ValueError) as exc:
+        spec = _find_spec_without_import(module_name)
+    except Exception as exc:  # a finder may fail in any way
         raise I2IError(f"cannot locate module '{module_name}': {exc}") from None
     if spec is None:
         raise I2IError(f"module '{module_name}' is not installed")
@@ -52,16 +55,20 @@ def _static_class_info(target: str) -> dict[str, str]:
     if spec.loader is not None and hasattr(spec.loader, "get_source"):
         try:
             source = spec.loader.get_source(module_name)
-        except (ImportError, OSError) as exc:
+        except (ImportError, OSError, SyntaxError, ValueError) as exc:  # ValueError: undecodable bytes
             raise I2IError(f"cannot read module '{module_name}': {exc}") from None
     if source is None:  # compiled-only module: nothing to read statically, resolve on use
         return {}
     try:
         tree = ast.parse(source)
-    except SyntaxError as exc:
-        raise I2IError(f"syntax error in {module_name} line {exc.lineno}: {exc.msg}") from None
-    class_name = qualname.split(".")[-1]
-    for node in tree.body:
+    except (SyntaxError, ValueError) as exc:
+        where = f" line {exc.lineno}" if getattr(exc, "lineno", None) else ""
+        raise I2IError(f"syntax error in {module_name}{where}: {getattr(exc, 'msg', exc)}") from None
+    class_name, _, nested = qualname.partition(".")
+    statements = list(_module_level(tree.body))
+    for node in statements:
+        if isinstance(node, ast.ClassDef) and node.name == class_name and nested:
+            return {}  # a nested class: resolve on use
         if isinstance(node, ast.ClassDef) and node.name == class_name:
             info = {}
             for stmt in node.body:
@@ -72,7 +79,7 @@ def _static_class_info(target: str) -> dict[str, str]:
                     targets = [stmt.target.id]
                 for name in targets:
                     if name in _STATIC_FIELDS:
-                        with contextlib.suppress(ValueError):
+                        with contextlib.suppress(Exception):  # e.g. TypeError for {[1]: 2}
                             info[name] = str(ast.literal_eval(stmt.value))
             return info
         if isinstance(node, (ast.Assign, ast.ImportFrom, ast.Import)):
@@ -83,7 +90,41 @@ def _static_class_info(target: str) -> dict[str, str]:
                 names = [(a.asname or a.name).split(".")[0] for a in node.names]
             if class_name in names:  # re-exported or aliased: fine, but nothing to read statically
                 return {}
+    if any(_binds_unknown_names(node) for node in statements):  # `from x import *`, `__getattr__`
+        return {}
     raise I2IError(f"module '{module_name}' defines no '{class_name}'")
+
+
+def _module_level(body: list[ast.stmt]):
+    """Module-level statements, including those inside top-level if/try/with blocks."""
+    for node in body:
+        yield node
+        if isinstance(node, (ast.If, ast.Try, ast.With, getattr(ast, "TryStar", ast.Try))):
+            for block in ("body", "orelse", "finalbody"):
+                yield from _module_level(getattr(node, block, []))
+            for handler in getattr(node, "handlers", []):
+                yield from _module_level(handler.body)
+
+
+def _binds_unknown_names(node: ast.stmt) -> bool:
+    star = isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names)
+    return star or (isinstance(node, ast.FunctionDef) and node.name == "__getattr__")
+
+
+def _find_spec_without_import(module_name: str):
+    """`importlib.util.find_spec`, except that parent packages not yet imported are located, not imported
+    (find_spec imports them, which would run plugin code, and crash on a broken one, just to list models)."""
+    parts = module_name.split(".")
+    spec = importlib.util.find_spec(parts[0])
+    for i in range(1, len(parts)):
+        parent, name = ".".join(parts[:i]), ".".join(parts[: i + 1])
+        if parent in sys.modules:
+            spec = importlib.util.find_spec(name)
+        elif spec is None or spec.submodule_search_locations is None:
+            return None
+        else:
+            spec = importlib.machinery.PathFinder.find_spec(name, spec.submodule_search_locations)
+    return spec
 
 
 def _entry(ep: EntryPoint) -> ModelEntry:
@@ -148,11 +189,14 @@ def _load(name: str) -> type[Model]:
     try:
         cls = ep.load()
     except Exception as exc:  # a plugin may fail in any way; report it, never crash the caller
+        detail = (str(exc).strip().splitlines() or [""])[0]  # errors print as one line
         raise I2IError(
-            f"model plugin '{name}' ({target}) failed to import: {type(exc).__name__}: {exc}"
+            f"model plugin '{name}' ({target}) failed to import: {type(exc).__name__}: {detail}"
         ) from exc
     if not (isinstance(cls, type) and issubclass(cls, Model)):
         raise I2IError(f"model plugin '{name}' ({target}) is not an i2i.Model subclass")
+    if not cls.name:  # checkpoints record the model by name, so a class must know the one it is registered as
+        cls.name = name
     return cls
 
 

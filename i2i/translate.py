@@ -58,6 +58,7 @@ def run_translation(
         for path, rel in files
     ]
     failures: list[tuple[Path, str]] = []
+    claimed: dict[Path, Path] = {}  # output -> the input writing it (a.jpg and a.webp -> a.png clash)
 
     def fail(path: Path, message: str) -> None:
         failures.append((path, message))
@@ -84,6 +85,14 @@ def run_translation(
                         f"{path}: the output {target} would overwrite an input; choose another output folder",
                     )
                     continue
+                other = claimed.setdefault(target.resolve(), path)
+                if other != path:
+                    fail(
+                        path,
+                        f"{path}: its output {target} is also the output of {other}; "
+                        "rename one of them or keep the formats (--format same)",
+                    )
+                    continue
                 try:
                     decoded.append((path, target, imageio.read_image(path, max_pixels=max_pixels)))
                 except I2IError as exc:
@@ -96,7 +105,7 @@ def run_translation(
     summary = f"translated {done} of {len(jobs)} image(s) into {destination} in {elapsed:.1f}s ({rate:.2f} images/s)"
     if failures:
         summary += f"; [red]{len(failures)} failed[/]"
-    console.print(summary, highlight=False)
+    console.print(summary, highlight=False, soft_wrap=True)
     return failures
 
 

@@ -91,3 +91,19 @@ def test_default_discriminator_layouts():
         assert [[k, list(v.shape)] for k, v in net.state_dict().items()] == [
             [k, s] for k, s, *_ in entry["keys"]
         ]
+
+
+@pytest.mark.parametrize("norm", ["instance", "instance_affine", "batch"])
+def test_gradients_do_not_depend_on_memory_format(norm):
+    """PyTorch 2.14's CPU InstanceNorm returns wrong input gradients for channels_last batches of one;
+    our layers must not (training runs channels_last)."""
+    torch.manual_seed(0)
+    net = _blocks.define_G(3, 3, 4, "resnet_6blocks", norm, False)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    grads = []
+    for layout in (torch.contiguous_format, torch.channels_last):
+        net.zero_grad()
+        net.to(memory_format=layout)
+        net(x.contiguous(memory_format=layout)).square().mean().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in net.parameters()]))
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-3)

@@ -20,6 +20,25 @@ NORMS = ("batch", "instance", "instance_affine", "syncbatch", "none")
 # ----------------------------------------------------------------------------------------------- layers
 
 
+class InstanceNorm2d(nn.InstanceNorm2d):
+    """`nn.InstanceNorm2d` (same parameters and keys) computed from `var_mean`.
+
+    PyTorch's CPU kernel (2.14) returns a wrong input gradient for channels_last batches of one image,
+    which silently breaks training in our fast layout; this form is correct in every layout, keeps
+    channels_last, and is faster there. Statistics are taken in fp32 under autocast.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.track_running_stats:
+            return super().forward(x)
+        xf = x.float()
+        var, mean = torch.var_mean(xf, dim=(2, 3), keepdim=True, correction=0)
+        y = (xf - mean) * torch.rsqrt(var + self.eps)
+        if self.affine:
+            y = y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+        return y.to(x.dtype)
+
+
 def norm_layer(norm: str) -> Callable[[int], nn.Module]:
     """The reference `get_norm_layer`; `instance_affine` covers checkpoints of other implementations."""
     if norm == "batch":
@@ -27,9 +46,9 @@ def norm_layer(norm: str) -> Callable[[int], nn.Module]:
     if norm == "syncbatch":
         return functools.partial(nn.SyncBatchNorm, affine=True, track_running_stats=True)
     if norm == "instance":
-        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+        return functools.partial(InstanceNorm2d, affine=False, track_running_stats=False)
     if norm == "instance_affine":
-        return functools.partial(nn.InstanceNorm2d, affine=True, track_running_stats=False)
+        return functools.partial(InstanceNorm2d, affine=True, track_running_stats=False)
     if norm == "none":
         return lambda channels: nn.Identity()
     raise ValueError(f"unknown norm '{norm}'; choose from {', '.join(NORMS)}")
@@ -419,9 +438,10 @@ def _detect_resnet(state: dict[str, torch.Tensor]) -> dict | None:
         return None
     convs = sorted(next(iter(blocks.values())))
     first, second = convs[0], convs[-1]
-    # Second conv index: reflect/replicate 5 (6 with dropout); zero padding 4 (5 with dropout).
+    # Convs at 1 and 5 (reflect/replicate: a pad layer before each) or 0 and 3 (zero padding); dropout
+    # between them shifts the second one by one more.
     padding_zero = first == 0
-    dropout = second - first == 5
+    dropout = second - first == (4 if padding_zero else 5)
     stem = state["model.1.weight"]
     last_index = max(int(k.split(".")[1]) for k in state if k.split(".")[1].isdigit())
     last = state[f"model.{last_index}.weight"]

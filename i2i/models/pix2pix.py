@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ..errors import I2IError
+from ..errors import I2IError, UsageError
 from ..model import Model, StateDict
 from ._blocks import (
     GANLoss,
@@ -109,7 +109,7 @@ class Pix2Pix(Model):
             G.eval()
             return G(x)
         if mode not in ("train", "train_dropout_off"):
-            raise I2IError(f"unknown test mode '{mode}'; use eval, train or train_dropout_off")
+            raise UsageError(f"unknown test mode '{mode}'; use eval, train or train_dropout_off")
         return batch_statistics_forward(G, x, dropout=mode == "train", seed=seed)
 
     # --------------------------------------------------------------------------------- training
@@ -245,11 +245,24 @@ class Pix2Pix(Model):
 
 
 def reference_options(config_cls: type, options: dict[str, str] | None) -> dict[str, Any]:
-    """The settings of a reference `train_opt.txt` that are fields of `config_cls` (values as text)."""
-    from ..config import field_types
+    """The settings of a reference `train_opt.txt` that are fields of `config_cls` (values as text).
+
+    The reference writes `max_dataset_size: inf` (i2i: None); values i2i cannot parse are left out."""
+    from ..config import _coerce, field_types
 
     fields = field_types(config_cls)
-    return {k: v for k, v in (options or {}).items() if k in fields}
+    settings: dict[str, Any] = {}
+    for key, value in (options or {}).items():
+        if key not in fields:
+            continue
+        if key == "max_dataset_size" and value.strip().lower() == "inf":
+            value = "none"
+        try:
+            _coerce(value, fields[key], key)
+        except UsageError:
+            continue
+        settings[key] = value
+    return settings
 
 
 def batch_statistics_forward(

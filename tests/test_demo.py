@@ -1,0 +1,33 @@
+"""The offline demo and the bundled weights it runs on."""
+
+from __future__ import annotations
+
+import re
+
+from typer.testing import CliRunner
+
+from i2i import imageio
+from i2i.catalogue import bundled_path, weights_entries
+from i2i.checkpoint import sha256_file
+from i2i.cli import app
+
+
+def test_bundled_weights_match_the_catalogue():
+    for name, entry in weights_entries().items():
+        if "file" in entry:
+            assert sha256_file(bundled_path(entry["file"])) == entry["sha256"], name
+            assert (bundled_path(entry["file"]).with_suffix(".md")).exists(), f"{name} has no model card"
+
+
+def test_demo_runs_offline_and_translates_well(tmp_path):
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    grid = imageio.read_image(tmp_path / "pix2pix_side_by_side.png")
+    assert grid.pixels.shape[1] == 3 * 128 + 2 * 4
+    outputs = sorted((tmp_path / "pix2pix").glob("*.png"))
+    assert len(outputs) == 6
+    assert imageio.read_provenance(outputs[0])["model"] == "pix2pix"
+    error, baseline = map(
+        float, re.search(r"= ([\d.]+) \(the input itself: ([\d.]+)\)", result.output).groups()
+    )
+    assert error < 0.06 < baseline
