@@ -33,7 +33,7 @@ lint: install
 	$(BIN)/ruff format --check i2i tests benchmarks
 
 bench: install
-	$(BIN)/python benchmarks/bench.py --json benchmarks/results.json --markdown BENCHMARKS.md
+	$(BIN)/python benchmarks/bench.py --json benchmarks/results.json --markdown BENCHMARKS.md --readme README.md
 
 clean:
 	rm -rf $(VENV) demo-out build *.egg-info .pytest_cache

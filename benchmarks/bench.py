@@ -23,7 +23,7 @@ import torch
 import i2i
 from i2i.imageio import ImageData
 from i2i.runtime import environment_report, resolve_precision
-from i2i.train.loop import StepContext
+from i2i.train.loop import StepContext, training_channels_last
 
 MARK_BEGIN = "<!-- bench:begin -->"
 MARK_END = "<!-- bench:end -->"
@@ -70,13 +70,25 @@ def reference_forward_case(
 
 
 def train_step_case(
-    model_name: str, precision: str, batch: int, size: int, repeats: int, channels_last: bool, **overrides
+    model_name: str, precision: str, batch: int, size: int, repeats: int, reference: bool, **overrides
 ):
+    """One optimisation step. `reference`: fp32, NCHW and PyTorch's default Adam, as the reference code
+    runs; otherwise i2i's training path (the precision given, the loop's layout, fused Adam)."""
     model = i2i.load(model_name, device="cpu", precision=precision, **overrides)
+    channels_last = False if reference else training_channels_last(torch.device("cpu"))
     if channels_last:
         for net in model.networks.values():
             net.to(memory_format=torch.channels_last)
     model.setup_training()
+    if reference:
+        model.optimizers = {
+            name: torch.optim.Adam(
+                opt.param_groups[0]["params"],
+                lr=opt.param_groups[0]["lr"],
+                betas=opt.param_groups[0]["betas"],
+            )
+            for name, opt in model.optimizers.items()
+        }
     ctx = StepContext(torch.device("cpu"), model.precision, channels_last=channels_last)
     rng = torch.Generator().manual_seed(0)
     data = {k: torch.rand(batch, 3, size, size, generator=rng) * 2 - 1 for k in ("A", "B")}
@@ -90,46 +102,34 @@ def train_step_case(
 
 def cases(quick: bool) -> list[tuple[str, str, Callable[[], dict]]]:
     r = 3 if quick else 7
-    auto = resolve_precision("auto", torch.device("cpu"))
-    pix = {}  # pix2pix defaults: unet_256, ngf 64, batch norm
-    found = [
-        (
-            "pix2pix translate 256x256, batch 1",
-            "fp32 NCHW (reference path)",
-            lambda: reference_forward_case("pix2pix", "G", 1, 256, r, **pix),
-        ),
-        (
-            "pix2pix translate 256x256, batch 1",
-            "fp32",
-            lambda: translate_case("pix2pix", "fp32", 1, 256, r, **pix),
-        ),
-        (
-            "pix2pix translate 256x256, batch 1",
-            f"auto ({auto})",
-            lambda: translate_case("pix2pix", "auto", 1, 256, r, **pix),
-        ),
+    auto = f"auto ({resolve_precision('auto', torch.device('cpu'))})"
+    ref = "fp32 NCHW (reference path)"
+    found = []
+    # pix2pix defaults: unet_256, ngf 64, batch norm, dropout
+    translate = "pix2pix translate 256x256, batch 1"
+    found += [
+        (translate, ref, lambda: reference_forward_case("pix2pix", "G", 1, 256, r)),
+        (translate, "fp32", lambda: translate_case("pix2pix", "fp32", 1, 256, r)),
+        (translate, auto, lambda: translate_case("pix2pix", "auto", 1, 256, r)),
         (
             "pix2pix translate 256x256, batch 8",
-            f"auto ({auto})",
-            lambda: translate_case("pix2pix", "auto", 8, 256, max(2, r // 2), **pix),
+            auto,
+            lambda: translate_case("pix2pix", "auto", 8, 256, max(2, r // 2)),
         ),
-        (
-            "pix2pix train step 256x256, batch 1",
-            "fp32 NCHW (reference path)",
-            lambda: train_step_case("pix2pix", "fp32", 1, 256, r, False, **pix),
-        ),
-        (
-            "pix2pix train step 256x256, batch 1",
-            f"auto ({auto})",
-            lambda: train_step_case("pix2pix", "auto", 1, 256, r, True, **pix),
-        ),
+    ]
+    step = "pix2pix train step 256x256, batch 1"
+    found += [
+        (step, ref, lambda: train_step_case("pix2pix", "fp32", 1, 256, r, reference=True)),
+        (step, "fp32", lambda: train_step_case("pix2pix", "fp32", 1, 256, r, reference=False)),
+        (step, auto, lambda: train_step_case("pix2pix", "auto", 1, 256, r, reference=False)),
     ]
     return found
 
 
-def write_markdown(path: Path, results: list[dict], machine: dict) -> None:
+def write_markdown(path: Path, results: list[dict], machine: dict, begin=MARK_BEGIN, end=MARK_END) -> None:
+    """Replace the table between the `begin`/`end` markers of `path` (append it when they are absent)."""
     lines = [
-        MARK_BEGIN,
+        begin,
         f"Measured {machine['date']} on {machine['cpu']} ({machine['threads']} threads), torch {machine['torch']}; "
         "median of the repetitions (min in brackets).",
         "",
@@ -141,11 +141,11 @@ def write_markdown(path: Path, results: list[dict], machine: dict) -> None:
         lines.append(
             f"| {r['case']} | {r['precision']} | {r['median_s'] * 1000:.0f} ms ({r['min_s'] * 1000:.0f}) | {throughput} |"
         )
-    lines.append(MARK_END)
+    lines.append(end)
     block = "\n".join(lines)
     text = path.read_text() if path.exists() else "# Benchmarks\n\n`make bench` writes this table.\n\n"
-    if MARK_BEGIN in text:
-        text = re.sub(re.escape(MARK_BEGIN) + ".*?" + re.escape(MARK_END), block, text, flags=re.S)
+    if begin in text:
+        text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
@@ -154,7 +154,8 @@ def write_markdown(path: Path, results: list[dict], machine: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results.json"))
-    parser.add_argument("--markdown", type=Path, default=None)
+    parser.add_argument("--markdown", type=Path, default=None, help="BENCHMARKS.md to update")
+    parser.add_argument("--readme", type=Path, default=None, help="README.md whose table to update")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--only", default="", help="run the cases whose name contains this text")
     parser.add_argument("--threads", type=int, default=None)
@@ -187,6 +188,10 @@ def main() -> None:
     args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
     if args.markdown:
         write_markdown(args.markdown, results, machine)
+    if args.readme:
+        write_markdown(
+            args.readme, results, machine, "<!-- readme-bench:begin -->", "<!-- readme-bench:end -->"
+        )
 
 
 if __name__ == "__main__":

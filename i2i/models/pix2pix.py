@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import I2IError, UsageError
 from ..model import Model, StateDict
+from ..train.optim import adam
 from ._blocks import (
     GANLoss,
     define_D,
@@ -136,7 +137,7 @@ class Pix2Pix(Model):
         c = self.config
         self.criterion_gan = GANLoss(c.gan_mode).to(self.device)
         self.optimizers = {
-            name: torch.optim.Adam(self.networks[name].parameters(), lr=c.lr, betas=(c.beta1, 0.999))
+            name: adam(self.networks[name].parameters(), lr=c.lr, betas=(c.beta1, 0.999))
             for name in ("G", "D")
         }
         self.schedulers = {

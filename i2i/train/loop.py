@@ -31,7 +31,7 @@ from .. import checkpoint, imageio, registry
 from .. import config as configs
 from ..errors import I2IError, UsageError
 from ..model import Model
-from ..runtime import autocast, resolve_device, resolve_precision, uses_channels_last
+from ..runtime import autocast, resolve_device, resolve_precision
 from . import distributed
 
 RUN_FILE = "run.json"
@@ -61,6 +61,12 @@ class TrainOptions:
     progress: bool = True
 
 
+def training_channels_last(device: torch.device) -> bool:
+    """channels_last pays for training on CUDA; on CPU the fused optimiser and the backward convolutions
+    then spend more time converting layouts than they save (pix2pix step on 2 cores: 298 vs 268 ms)."""
+    return device.type == "cuda"
+
+
 class StepContext:
     """What a model's `training_step` uses: device transfer, autocast, backward and optimiser steps
     (with the fp16 GradScaler and gradient averaging across processes)."""
@@ -76,7 +82,7 @@ class StepContext:
         self.device = device
         self.precision = precision
         self.group = group or distributed.ProcessGroup()
-        self.channels_last = uses_channels_last(device) if channels_last is None else channels_last
+        self.channels_last = training_channels_last(device) if channels_last is None else channels_last
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     def autocast(self) -> AbstractContextManager:
@@ -158,6 +164,20 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Checkpoints store contiguous tensors; give optimiser state its parameter's memory layout again so
+    that the resumed updates are bit-identical to the uninterrupted ones."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            channels_last = param.ndim == 4 and param.is_contiguous(memory_format=torch.channels_last)
+            if not channels_last or param.is_contiguous():
+                continue
+            state = optimizer.state.get(param, {})
+            for name, value in state.items():
+                if isinstance(value, torch.Tensor) and value.shape == param.shape:
+                    state[name] = value.contiguous(memory_format=torch.channels_last)
+
+
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -217,7 +237,7 @@ class Trainer:
         # Different dropout masks per process, as with any data-parallel run.
         torch.manual_seed(opts.seed + self.group.rank)
         for net in model.networks.values():
-            if uses_channels_last(self.device):
+            if training_channels_last(self.device):
                 net.to(memory_format=torch.channels_last)
         model.setup_training()
         return model
@@ -417,10 +437,11 @@ class Trainer:
             raise I2IError(f"{found[-1]}: holds no training state; cannot resume from it")
         model.load_networks(ckpt.network_tensors())
         for net in model.networks.values():
-            if uses_channels_last(self.device):
+            if training_channels_last(self.device):
                 net.to(memory_format=torch.channels_last)
         for key, opt in getattr(model, "optimizers", {}).items():
             opt.load_state_dict(training["optimizers"][key])
+            _match_parameter_layout(opt)
         for key, sched in getattr(model, "schedulers", {}).items():
             sched.load_state_dict(training["schedulers"][key])
         ctx.scaler.load_state_dict(training["scaler"])
