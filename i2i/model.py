@@ -45,6 +45,8 @@ class Model(abc.ABC):
     inference_networks: ClassVar[tuple[str, ...]] = ("G",)
     #: visuals of the last training step shown in sample grids, in order (input | output | target)
     sample_visuals: ClassVar[tuple[str, ...]] = ()
+    #: the dataset layout `training_dataset` reads: "paired", "unaligned", ... (see `i2i.data.layouts`)
+    data_layout: ClassVar[str | None] = None
 
     def __init__(
         self, config: Any = None, *, device: str | torch.device = "cpu", precision: str = "fp32"

@@ -82,6 +82,7 @@ class Pix2Pix(Model):
     Config = Pix2PixConfig
     output_rounding = "truncate"  # the reference's tensor2im truncates
     sample_visuals = ("real_A", "fake_B", "real_B")
+    data_layout = "paired"
     plateau_losses = ("G_GAN", "G_L1")
 
     def build_networks(self) -> dict[str, nn.Module]:
