@@ -15,6 +15,8 @@ from . import config as configs
 from .errors import I2IError, UsageError
 from .model import Model, StateDict
 
+# `--model` of the reference's train_opt.txt -> i2i model names
+_REFERENCE_MODELS = {"pix2pix": "pix2pix", "cycle_gan": "cyclegan"}
 _ROLE = re.compile(r"(?:^|_)net_(?P<role>[A-Za-z0-9_]+)$")
 
 
@@ -95,10 +97,13 @@ def _load_i2i(model, ckpt, entry, device, precision, overrides) -> Model:
 
 def _load_official(model, found, path, entry, device, precision, overrides) -> Model:
     states, options = found
+    model = model or (entry or {}).get("model") or _REFERENCE_MODELS.get(options.get("model", ""))
     cls = registry.model_class(model) if model else _detect_model(states, path)
     with _naming(path):
         detected, networks = cls.import_official(states, options)
-    cfg = configs.replace(configs.replace(cls.Config(), detected), overrides)
+    fields = configs.field_types(cls.Config)
+    catalogued = {k: v for k, v in (entry or {}).get("config", {}).items() if k in fields}
+    cfg = configs.replace(configs.replace(configs.replace(cls.Config(), catalogued), detected), overrides)
     instance = cls(cfg, device=device, precision=precision)
     with _naming(path):
         instance.load_networks(networks)

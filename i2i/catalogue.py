@@ -1,4 +1,13 @@
-"""The catalogue of weights (and, later, datasets) known by name: data in `weights/catalogue.json`."""
+"""The catalogue of weights and datasets known by name: data in `weights/catalogue.json`.
+
+Dataset names: a pix2pix dataset (paired, A|B side by side, `.tar.gz`) and a CycleGAN dataset (unaligned
+trainA/trainB/testA/testB, `.zip`) keep their upstream name, e.g. `facades`, `horse2zebra`. Where both
+upstream scripts publish the same name, the bare name is the pix2pix (paired) one and the CycleGAN one is
+`<name>-unaligned` (`facades-unaligned`, `maps-unaligned`, `cityscapes-unaligned`).
+
+Weights names: `<model>-<upstream name>`, e.g. `cyclegan-horse2zebra`, `pix2pix-facades_label2photo`.
+Entries with a `file` are bundled with i2i; entries with a `url` are downloaded on first use (`i2i.hub`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import I2IError, unknown_name
+from .errors import I2IError, UsageError, did_you_mean, unknown_name
 
 
 @functools.cache
@@ -18,11 +27,23 @@ def _catalogue() -> dict[str, Any]:
 
 
 def weights_entries() -> dict[str, dict[str, Any]]:
+    """Every weights entry of the catalogue, by name."""
     return dict(_catalogue().get("weights", {}))
 
 
+def dataset_entries() -> dict[str, dict[str, Any]]:
+    """Every dataset entry of the catalogue, by name."""
+    return dict(_catalogue().get("datasets", {}))
+
+
 def weights_for_model(model: str) -> list[str]:
-    return sorted(name for name, entry in weights_entries().items() if entry.get("model") == model)
+    """The catalogue weights of `model`, sorted; names of weights whose licence (or training data) is
+    non-commercial carry a ` (non-commercial)` mark, so that listings show it."""
+    return sorted(
+        name + (" (non-commercial)" if entry.get("non_commercial") else "")
+        for name, entry in weights_entries().items()
+        if entry.get("model") == model
+    )
 
 
 def bundled_path(filename: str) -> Path:
@@ -31,7 +52,8 @@ def bundled_path(filename: str) -> Path:
 
 
 def resolve_weights(weights: str | Path) -> tuple[Path, dict[str, Any] | None]:
-    """A path, or a catalogue name turned into a local file; with the catalogue entry when named."""
+    """A path, or a catalogue name turned into a local file (downloaded on first use for entries with a
+    `url`); with the catalogue entry when named."""
     path = Path(weights).expanduser()
     if path.exists():
         return path, None
@@ -49,14 +71,96 @@ def resolve_weights(weights: str | Path) -> tuple[Path, dict[str, Any] | None]:
                 f"bundled weights '{name}' are missing from this installation ({local}); reinstall i2i"
             )
         return local, {"name": name, **entry}
+    if "url" in entry:
+        from . import hub
+
+        return hub.pull_weights(name), {"name": name, **entry}
     raise I2IError(f"weights '{name}' have no local file in this catalogue entry")
 
 
 def default_weights(model: str) -> str:
     """The catalogue's default weights for `model` (used when `--weights` is not given)."""
-    defaults = [n for n, e in weights_entries().items() if e.get("model") == model and e.get("default")]
+    entries = weights_entries()
+    defaults = [n for n, e in entries.items() if e.get("model") == model and e.get("default")]
     if defaults:
         return defaults[0]
-    known = weights_for_model(model)
+    known = sorted(n for n, e in entries.items() if e.get("model") == model)
     hint = f" (known: {', '.join(known)})" if known else ""
     raise I2IError(f"no default weights for '{model}'; give --weights PATH or a catalogue name{hint}")
+
+
+def unknown_dataset(name: str) -> UsageError:
+    """The error for a name that is neither a folder nor a catalogue dataset (with did-you-mean)."""
+    return unknown_name("dataset", name, dataset_entries())
+
+
+def resolve_dataset(name_or_path: str | Path) -> Path:
+    """An existing folder as is, or a catalogue dataset name turned into its local root (pulled on first
+    use; see `i2i.hub.pull_dataset`)."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise I2IError(f"{path} is a file; give a dataset folder or a catalogue name (`i2i data list`)")
+    name = str(name_or_path)
+    entries = dataset_entries()
+    if name in entries:
+        from . import hub
+
+        return hub.pull_dataset(name)
+    raise I2IError(
+        f"dataset folder {path} does not exist, nor is it a catalogue dataset{did_you_mean(path.name, entries)}"
+        " (`i2i data list` shows the catalogue)"
+    )
+
+
+def list_datasets() -> list[dict[str, Any]]:
+    """Every catalogue dataset with its licence and whether it is in the cache (`path` when it is)."""
+    from . import hub
+
+    rows = []
+    for name, entry in sorted(dataset_entries().items()):
+        local = hub.cached_dataset(name)
+        rows.append(
+            {
+                "name": name,
+                "layout": entry.get("layout"),
+                "models": entry.get("models", []),
+                "approx_size_mb": entry.get("approx_size_mb"),
+                "license": entry.get("license"),
+                "non_commercial": bool(entry.get("non_commercial")),
+                "source": entry.get("source"),
+                "url": entry.get("url"),
+                "manual": bool(entry.get("manual")),
+                "cached": local is not None,
+                "path": str(local) if local else None,
+            }
+        )
+    return rows
+
+
+def list_weights() -> list[dict[str, Any]]:
+    """Every catalogue weights entry with its licence and whether it is bundled or in the cache."""
+    from . import hub
+
+    rows = []
+    for name, entry in sorted(weights_entries().items()):
+        if "file" in entry:
+            status, local = "bundled", bundled_path(entry["file"])
+        else:
+            local = hub.cached_weights(name, entry) if "url" in entry else None
+            status = "cached" if local else "not cached"
+        rows.append(
+            {
+                "name": name,
+                "model": entry.get("model"),
+                "task": entry.get("task"),
+                "license": entry.get("license"),
+                "non_commercial": bool(entry.get("non_commercial")),
+                "source": entry.get("source"),
+                "url": entry.get("url"),
+                "status": status,
+                "path": str(local) if local else None,
+            }
+        )
+    return rows

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import I2IError, UsageError
+from .errors import I2IError, UsageError, unknown_name
 
 app = typer.Typer(
     name="i2i",
@@ -24,8 +24,13 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="markdown",
 )
-data_app = typer.Typer(help="Datasets: synthetic data for offline tests and demos.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Datasets: the catalogue (list, pull), layout checks, synthetic data for offline tests and demos.",
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
+weights_app = typer.Typer(help="Weights known by name: bundled and downloadable.", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
 eval_app = typer.Typer(help="Measure a model against ground truth.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
@@ -122,7 +127,9 @@ def train(
     model: Annotated[
         str | None, typer.Argument(help="Model to train, e.g. pix2pix (omit with --resume).")
     ] = None,
-    data: Annotated[str | None, typer.Option("--data", help="Dataset folder.")] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Dataset folder or catalogue name (`i2i data list`).")
+    ] = None,
     steps: Annotated[int | None, typer.Option("--steps", help="Total optimisation steps of the run.")] = None,
     epochs: Annotated[
         int | None, typer.Option("--epochs", help="Total epochs (default: n_epochs + n_epochs_decay).")
@@ -156,6 +163,7 @@ def train(
 
     Examples:
     `i2i train pix2pix --data datasets/facades --steps 2000 --batch-size 4 --run-dir runs/facades`
+    `i2i train cyclegan --data horse2zebra --run-dir runs/h2z` (downloads the dataset on first use)
     `i2i train --run-dir runs/facades --resume --steps 4000`
     `torchrun --nproc_per_node=2 -m i2i train pix2pix --data DIR --device cpu`
     """
@@ -361,27 +369,149 @@ def env(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @friendly_errors
 def data_synth(
     destination: Annotated[Path, typer.Argument(help="Folder to write the dataset to.")],
-    task: Annotated[str, typer.Option("--task", help="paired (labels2shapes, for pix2pix).")] = "paired",
-    count: Annotated[int, typer.Option("--count", help="Number of images over all splits.")] = 200,
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task", help="paired (labels2shapes, for pix2pix) or unpaired (day2night, for CycleGAN)."
+        ),
+    ] = "paired",
+    count: Annotated[
+        int, typer.Option("--count", help="Number of images over all splits (per domain if unpaired).")
+    ] = 200,
     size: Annotated[int, typer.Option("--size", help="Side of each image in pixels.")] = 64,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     layout: Annotated[
-        str, typer.Option("--layout", help="aligned (A|B side by side) or folders (A/, B/).")
+        str, typer.Option("--layout", help="Paired only: aligned (A|B side by side) or folders (A/, B/).")
     ] = "aligned",
 ) -> None:
     """Generate a synthetic dataset (offline tests and demos).
 
-    Example: `i2i data synth datasets/shapes --count 400 --size 128`
+    Examples:
+    `i2i data synth datasets/shapes --count 400 --size 128`
+    `i2i data synth datasets/day2night --task unpaired --count 200`
     """
     from .data import synth
 
-    if task != "paired":
-        raise UsageError(f"unknown synthetic task '{task}'; available: paired")
     t0 = time.perf_counter()
-    written = synth.make_paired(destination, count=count, size=size, seed=seed, layout=layout)
-    out.print(
-        f"wrote {count} {size}x{size} pairs to {written} in {time.perf_counter() - t0:.1f}s ({layout} layout)"
-    )
+    if task == "paired":
+        written = synth.make_paired(destination, count=count, size=size, seed=seed, layout=layout)
+        what = f"{count} {size}x{size} pairs"
+    elif task == "unpaired":
+        written = synth.make_unpaired(destination, count=count, size=size, seed=seed)
+        what = f"{count} {size}x{size} images per domain"
+        layout = "unaligned"
+    else:
+        raise UsageError(f"unknown synthetic task '{task}'; available: paired, unpaired")
+    out.print(f"wrote {what} to {written} in {time.perf_counter() - t0:.1f}s ({layout} layout)")
+
+
+@data_app.command("list")
+@friendly_errors
+def data_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List the datasets known by name, their licences and whether they are downloaded.
+
+    A pix2pix dataset (paired) and a CycleGAN dataset (unaligned) keep their upstream name; where both
+    exist, the CycleGAN one is `NAME-unaligned`. Example: `i2i data list --json`
+    """
+    from .catalogue import list_datasets
+
+    rows = list_datasets()
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title="i2i datasets")
+    for column in ("name", "layout", "size", "licence", "cached"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        size = f"{row['approx_size_mb']} MB" if row["approx_size_mb"] else "?"
+        licence = f"[yellow]{row['license']}[/]" if row["non_commercial"] else row["license"]
+        cached = "yes" if row["cached"] else "manual download" if row["manual"] else "no"
+        table.add_row(row["name"], row["layout"], size, licence, cached)
+    out.print(table)
+
+
+@data_app.command("pull")
+@friendly_errors
+def data_pull(name: Annotated[str, typer.Argument(help="Catalogue dataset name (`i2i data list`).")]) -> None:
+    """Download and extract a dataset into the cache ($I2I_HOME) and print its folder.
+
+    Example: `i2i data pull horse2zebra`
+    """
+    from .hub import pull_dataset
+
+    out.print(str(pull_dataset(name)), highlight=False, soft_wrap=True)
+
+
+@data_app.command("check")
+@friendly_errors
+def data_check(
+    root: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="The model that will train on it.")],
+) -> None:
+    """Check that a folder has the layout a model trains on; one line per problem (exit 1 if any).
+
+    Example: `i2i data check datasets/horse2zebra --model cyclegan`
+    """
+    from . import registry
+    from .data.layouts import check_layout
+
+    layout = registry.model_class(model).data_layout
+    if layout is None:
+        raise I2IError(f"model '{model}' does not declare the dataset layout it trains on")
+    report = check_layout(root, layout)
+    for problem in report.problems:
+        out.print(problem, highlight=False, soft_wrap=True)
+    if report.problems:
+        raise typer.Exit(1)
+    for note in report.notes:
+        out.print(f"note: {note}", highlight=False, soft_wrap=True)
+    out.print(f"{root}: {report.summary} (fits {model})", highlight=False, soft_wrap=True)
+
+
+# --------------------------------------------------------------------------------------------- weights
+
+
+@weights_app.command("list")
+@friendly_errors
+def weights_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List the weights known by name: model, licence, source, and whether bundled or downloaded.
+
+    Example: `i2i weights list --json`
+    """
+    from .catalogue import list_weights
+
+    rows = list_weights()
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(title="i2i weights")
+    for column in ("name", "model", "licence", "source", "status"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        mark = " [yellow](non-commercial)[/]" if row["non_commercial"] else ""
+        table.add_row(row["name"], row["model"], row["license"] + mark, row["source"], row["status"])
+    out.print(table)
+
+
+@weights_app.command("pull")
+@friendly_errors
+def weights_pull(
+    name: Annotated[str, typer.Argument(help="Catalogue weights name (`i2i weights list`).")],
+) -> None:
+    """Download weights into the cache ($I2I_HOME) and print the file's path.
+
+    Example: `i2i weights pull cyclegan-horse2zebra`
+    """
+    from .catalogue import resolve_weights, weights_entries
+
+    if name not in weights_entries():
+        raise unknown_name("weights", name, weights_entries())
+    path, _ = resolve_weights(name)
+    out.print(str(path), highlight=False, soft_wrap=True)
 
 
 # ------------------------------------------------------------------------------------------------ eval

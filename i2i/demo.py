@@ -28,7 +28,7 @@ def _side_by_side(rows: list[list[np.ndarray]]) -> np.ndarray:
 
 def pix2pix_demo(out_dir: Path, device: str) -> Iterator[str]:
     model = load("pix2pix", "pix2pix-synth-shapes", device=device)
-    samples = sorted((bundled_path("samples") / "pix2pix").glob("*.png"))
+    samples = sorted((bundled_path("sample-images") / "pix2pix").glob("*.png"))
     tag = provenance_tag(model)
     rows, errors, baseline = [], [], []
     for sample in samples:

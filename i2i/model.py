@@ -231,10 +231,11 @@ class Model(abc.ABC):
     def translate_images(self, images: Sequence[Any], *, batch_size: int = 1, **conditions: Any) -> list[Any]:
         """`ImageData` in, `ImageData` out (same size times `scale`, same bit depth, alpha re-attached)."""
         self.check_conditions(conditions)
-        missing = [n for n in self.inference_networks if n not in self.loaded]
+        missing = [n for n in self.required_networks(conditions) if n not in self.loaded]
         if missing:
             raise I2IError(
-                f"these weights have no {', '.join(missing)} network, which {self.name} needs to translate"
+                f"{self.name} needs network {', '.join(missing)} for this translation, but these weights hold "
+                f"only {', '.join(sorted(self.loaded)) or 'none'}"
             )
         self._prepare_inference()
         results: list[Any] = [None] * len(images)
@@ -258,14 +259,23 @@ class Model(abc.ABC):
         m = self.size_multiple()
         return (math.ceil(height / m) * m, math.ceil(width / m) * m, image.pixels.shape[2])
 
-    def to_input_tensor(self, image: Any) -> torch.Tensor:
-        """[0, 1] HWC pixels -> 1xCxHxW in the model's value range and channel count."""
+    def required_networks(self, conditions: dict[str, Any]) -> tuple[str, ...]:
+        """The networks a translation with these conditions runs."""
+        return self.inference_networks
+
+    def input_channels_for(self, conditions: dict[str, Any]) -> int:
+        """Channels the network run for these conditions takes."""
+        return self.input_channels
+
+    def to_input_tensor(self, image: Any, channels: int | None = None) -> torch.Tensor:
+        """[0, 1] HWC pixels -> 1xCxHxW in the model's value range, with `channels` channels."""
         from .imageio import luma
 
+        channels = channels or self.input_channels
         pixels = image.pixels
-        if pixels.shape[2] == 1 and self.input_channels == 3:
+        if pixels.shape[2] == 1 and channels == 3:
             pixels = np.repeat(pixels, 3, axis=2)
-        elif pixels.shape[2] == 3 and self.input_channels == 1:
+        elif pixels.shape[2] == 3 and channels == 1:
             pixels = luma(pixels)
         lo, hi = self.value_range
         tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
@@ -295,7 +305,8 @@ class Model(abc.ABC):
     def _run_batch(self, images: list[Any], conditions: dict[str, Any]) -> list[Any]:
         height, width = images[0].pixels.shape[:2]
         padded_h, padded_w, _ = self._padded_shape(images[0])
-        x = torch.cat([pad_to(self.to_input_tensor(im), padded_h, padded_w) for im in images])
+        channels = self.input_channels_for(conditions)
+        x = torch.cat([pad_to(self.to_input_tensor(im, channels), padded_h, padded_w) for im in images])
         x = x.to(self.device)
         if uses_channels_last(self.device):
             x = x.contiguous(memory_format=torch.channels_last)

@@ -247,7 +247,7 @@ def test_i2i_checkpoint_of_another_model_given_the_wrong_model(work):
     assert not (work / "out").exists()
 
 
-@pytest.mark.parametrize("model_name", ["cyclegan", "not_a_model"])
+@pytest.mark.parametrize("model_name", ["stylegan9000", "not_a_model"])
 def test_i2i_checkpoint_of_an_uninstalled_model_names_the_file(work, model_name):
     _i2i_checkpoint_of(work, model_name)
     result = invoke("translate", "--weights", f"{model_name}.safetensors", *FAST, "ok.png", "out")

@@ -57,10 +57,27 @@ def load(weights, model: str | None = "pix2pix", **overrides):
 
 def assert_same_output(model, net: nn.Module, input_nc: int, size: int, seed: int = 1) -> None:
     x = torch.randn(1, input_nc, size, size, generator=torch.Generator().manual_seed(seed))
+    generator = model.networks["G" if "G" in model.networks else "G_A"]
     with torch.no_grad():
         expected = net.eval()(x)
-        got = model.forward_tensor(x, mode="eval")
+        got = generator.eval()(x)
     assert torch.equal(got, expected)
+
+
+def assert_nearly_equal(produced: np.ndarray, expected: np.ndarray) -> None:
+    """Truncation to 8 bits turns last-bit float differences (translate runs channels_last, the check NCHW)
+    into one-level steps at a few pixels; anything more is a real difference."""
+    diff = np.abs(produced.astype(int) - expected.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+def detected_model(netG: str, norm: str) -> str:
+    """Without --model or a train_opt.txt, a ResNet generator with InstanceNorm (CycleGAN's architecture and
+    its model zoo's) is read as CycleGAN, every other generator as pix2pix."""
+    return "cyclegan" if netG.startswith("resnet") and norm.startswith("instance") else "pix2pix"
+
+
+SHARED_FIELDS = ("input_nc", "output_nc", "ngf", "netG", "norm", "no_dropout", "padding_type")
 
 
 def write_train_opt(folder: Path, options: dict[str, object]) -> None:
@@ -108,11 +125,15 @@ def test_official_generator_loads_without_flags(tmp_path, case):
         no_dropout=not dropout if netG.startswith("resnet") else False,
         padding_type=padding,
     )
-    for model_name in ("pix2pix", None):
-        model = load(path, model_name)
-        assert model.config == expected
-        assert model.loaded == {"G"}
-        assert_same_output(model, net, nc, side(netG))
+    model = load(path, "pix2pix")
+    assert model.config == expected
+    assert model.loaded == {"G"}
+    assert_same_output(model, net, nc, side(netG))
+    detected = load(path, None)
+    assert detected.name == detected_model(netG, norm)
+    for field in SHARED_FIELDS:
+        assert getattr(detected.config, field) == getattr(expected, field), field
+    assert_same_output(detected, net, nc, side(netG))
 
 
 @pytest.mark.parametrize("netG", ["resnet_6blocks", "unet_128"])
@@ -134,6 +155,7 @@ def test_legacy_instance_norm_running_stats_are_dropped(tmp_path, netG):
     torch.save(legacy, path)
     for model_name in ("pix2pix", None):
         model = load(path, model_name)
+        assert model.name == (model_name or detected_model(netG, "instance"))
         assert model.config.norm == "instance"
         assert model.config.netG == netG
         assert_same_output(model, net, 3, side(netG))
@@ -446,7 +468,7 @@ def test_translates_a_folder_of_awkward_images_correctly(tmp_path, monkeypatch, 
     expected = ((y[0].permute(1, 2, 0).numpy() + 1) / 2.0 * 255.0).clip(0, 255).astype(np.uint8)
     produced = np.asarray(Image.open(out / "odd.png"))
     assert produced.shape == expected.shape
-    assert np.array_equal(produced, expected)
+    assert_nearly_equal(produced, expected)
 
     # --format png: every suffix becomes .png; --no-provenance: no tag at all
     result = RUNNER.invoke(app, [*base, "--format", "png", "--no-provenance", "in", "out_png"])
@@ -458,4 +480,4 @@ def test_translates_a_folder_of_awkward_images_correctly(tmp_path, monkeypatch, 
     for rel, size in png_sizes.items():
         assert imageio.read_provenance(out_png / rel) is None, rel
         assert imageio.read_image(out_png / rel).size == size, rel
-    assert np.array_equal(np.asarray(Image.open(out_png / "odd.png")), expected)
+    assert_nearly_equal(np.asarray(Image.open(out_png / "odd.png")), expected)

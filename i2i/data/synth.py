@@ -1,9 +1,23 @@
-"""A synthetic paired task, "labels2shapes", for offline tests and the demo.
+"""Synthetic tasks for offline tests and the demo: paired "labels2shapes" and unpaired "day2night".
 
-A is a flat label map: a black background and 2-5 shapes (circles, rectangles, triangles), one flat colour
-per shape class. B is the same scene rendered: a fixed gradient background, a soft drop shadow, a lit
-material per class with a radial highlight and a dark outline, and mild noise. Everything but the noise is
-a function of A, so A -> B is learnable.
+labels2shapes (`make_paired`): A is a flat label map: a black background and 2-5 shapes (circles,
+rectangles, triangles), one flat colour per shape class. B is the same scene rendered: a fixed gradient
+background, a soft drop shadow, a lit material per class with a radial highlight and a dark outline, and mild
+noise. Everything but the noise is a function of A, so A -> B is learnable.
+
+day2night (`make_unpaired`): one scene generator (2-5 shapes, a brightness per shape) rendered in two
+domains. A, "day": a light warm gradient background and flat, warm, saturated shape colours per class.
+B, "night": a dark blue gradient background, cool desaturated colours per class and a soft glow around each
+shape. Both add mild noise. Everything else is a function of the scene and the scene can be read off either
+rendering, so A -> B and B -> A are deterministic mappings a CycleGAN learns quickly. The training folders
+hold independently drawn scenes (unpaired); the test scenes' other renderings are kept as ground truth:
+
+    out_dir/trainA/a00001.png ...             day scenes 1..n_train
+    out_dir/trainB/b00001.png ...             night scenes, drawn independently of trainA
+    out_dir/testA/a<k>.png                    day scenes n_train+1..count
+    out_dir/testB/b<k>.png                    night scenes, independent of testA
+    out_dir/truth/testA_to_B/a<k>.png         the night rendering of testA/a<k>.png (same name and size)
+    out_dir/truth/testB_to_A/b<k>.png         the day rendering of testB/b<k>.png (same name and size)
 """
 
 from __future__ import annotations
@@ -21,6 +35,13 @@ LABEL_COLOURS = np.array([[0, 0, 0], [255, 64, 64], [64, 255, 64], [64, 64, 255]
 MATERIALS = np.array([[200, 60, 40], [70, 150, 60], [60, 90, 190]], dtype=np.float32)
 _SKY, _FLOOR = np.array([150, 190, 230], np.float32), np.array([235, 225, 200], np.float32)
 _LIGHT = np.array([-0.35, -0.35])  # highlight offset (x, y) in units of the shape's extent
+# day2night: (top, bottom) background colours and one shape colour per class, per domain
+_DAY_SKY = np.array([[250, 236, 200], [240, 206, 150]], np.float32)
+_DAY_COLOURS = np.array([[225, 55, 30], [240, 150, 20], [195, 30, 105]], np.float32)
+_NIGHT_SKY = np.array([[8, 12, 38], [24, 34, 76]], np.float32)
+_NIGHT_COLOURS = np.array([[120, 150, 190], [140, 178, 172], [150, 132, 188]], np.float32)
+_GLOW = 0.6
+UNPAIRED_TEST_FRACTION = 0.2
 
 
 def render_pair(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +99,52 @@ def make_paired(
             else:
                 _write_png(out_dir / "A" / split / name, a)
                 _write_png(out_dir / "B" / split / name, b)
+    return out_dir
+
+
+def render_unpaired_scene(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One day2night scene as (A, B): (size, size, 3) uint8 arrays, its day and its night rendering."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    t = (yy / size)[..., None]
+    day = (1 - t) * _DAY_SKY[0] + t * _DAY_SKY[1]
+    night = (1 - t) * _NIGHT_SKY[0] + t * _NIGHT_SKY[1]
+    glow_radius = max(1, size // 16)
+    for _ in range(rng.integers(2, 6)):
+        cls = int(rng.integers(len(CLASSES)))
+        centre = rng.uniform(0.2, 0.8, 2) * size
+        radius = rng.uniform(0.1, 0.2) * size
+        brightness = rng.uniform(0.8, 1.1)
+        mask, _ = _shape_mask(CLASSES[cls], xx, yy, centre, radius, rng)
+        colour = _NIGHT_COLOURS[cls] * brightness
+        night += _GLOW * _blur(mask, glow_radius)[..., None] * (colour - night).clip(0)
+        day[mask] = _DAY_COLOURS[cls] * brightness
+        night[mask] = colour
+    images = []
+    for image in (day, night):
+        image += rng.normal(0, 2, image.shape)
+        images.append(np.clip(image, 0, 255).round().astype(np.uint8))
+    return images[0], images[1]
+
+
+def make_unpaired(out_dir: Path, *, count: int = 200, size: int = 64, seed: int = 0) -> Path:
+    """Write a day2night dataset to `out_dir` and return it (layout in the module docstring).
+
+    Each domain gets `count` images: 80 % in train, 20 % in test. Scene i of domain A (or B) depends only on
+    (seed, domain, i), and trainA and trainB scenes are drawn independently.
+    """
+    if count < 0:
+        raise I2IError(f"count must be >= 0, got {count}")
+    out_dir = Path(out_dir)
+    n_train = count - round(count * UNPAIRED_TEST_FRACTION)
+    for domain, (side, other) in enumerate((("A", "B"), ("B", "A"))):
+        for index in range(1, count + 1):
+            day, night = render_unpaired_scene(np.random.default_rng((seed, domain, index)), size)
+            rendered = {"A": day, "B": night}
+            name = f"{side.lower()}{index:05d}.png"
+            split = "train" if index <= n_train else "test"
+            _write_png(out_dir / f"{split}{side}" / name, rendered[side])
+            if split == "test":
+                _write_png(out_dir / "truth" / f"test{side}_to_{other}" / name, rendered[other])
     return out_dir
 
 

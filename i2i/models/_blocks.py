@@ -21,22 +21,18 @@ NORMS = ("batch", "instance", "instance_affine", "syncbatch", "none")
 
 
 class InstanceNorm2d(nn.InstanceNorm2d):
-    """`nn.InstanceNorm2d` (same parameters and keys) computed from `var_mean`.
+    """`nn.InstanceNorm2d` (same parameters and keys) that is also right, and fast, for channels_last.
 
-    PyTorch's CPU kernel (2.14) returns a wrong input gradient for channels_last batches of one image,
-    which silently breaks training in our fast layout; this form is correct in every layout, keeps
-    channels_last, and is faster there. Statistics are taken in fp32 under autocast.
+    PyTorch's CPU instance-norm kernel (2.14) returns a wrong input gradient for channels_last batches of
+    one image, and converts channels_last tensors to NCHW. For those, group norm with one group per channel
+    (the same function) runs instead: correct gradients, channels_last kept, 10-20x faster on CPU.
+    Contiguous tensors use the native kernel, so NCHW training matches the reference bit for bit.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.track_running_stats:
+        if self.track_running_stats or x.is_contiguous():
             return super().forward(x)
-        xf = x.float()
-        var, mean = torch.var_mean(xf, dim=(2, 3), keepdim=True, correction=0)
-        y = (xf - mean) * torch.rsqrt(var + self.eps)
-        if self.affine:
-            y = y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
-        return y.to(x.dtype)
+        return nn.functional.group_norm(x, x.shape[1], self.weight, self.bias, self.eps)
 
 
 def norm_layer(norm: str) -> Callable[[int], nn.Module]:
@@ -94,7 +90,11 @@ class ResnetBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """c7s1-ngf, two stride-2 downsamplings, n ResNet blocks at 4*ngf, two upsamplings, c7s1-out, Tanh."""
+    """c7s1-ngf, two stride-2 downsamplings, n ResNet blocks at 4*ngf, two upsamplings, c7s1-out, Tanh.
+
+    `upsampling="transpose"` is the reference (ConvTranspose2d); `"resize_conv"` (nearest x2 then a 3x3
+    conv) is the layout of eriklindernoren/PyTorch-GAN's CycleGAN, whose checkpoints load into it.
+    """
 
     def __init__(
         self,
@@ -105,8 +105,11 @@ class ResnetGenerator(nn.Module):
         use_dropout: bool = False,
         n_blocks: int = 9,
         padding_type: str = "reflect",
+        upsampling: str = "transpose",
     ) -> None:
         super().__init__()
+        if upsampling not in ("transpose", "resize_conv"):
+            raise ValueError(f"unknown upsampling '{upsampling}'; use transpose or resize_conv")
         layer, bias = norm_layer(norm), conv_bias(norm)
         model: list[nn.Module] = [
             nn.ReflectionPad2d(3),  # the reference pads the stem by reflection whatever padding_type says
@@ -124,13 +127,18 @@ class ResnetGenerator(nn.Module):
         model += [ResnetBlock(ngf * 4, padding_type, norm, use_dropout) for _ in range(n_blocks)]
         for i in range(2):
             mult = 2 ** (2 - i)
-            model += [
-                nn.ConvTranspose2d(
-                    ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=bias
-                ),
-                layer(ngf * mult // 2),
-                nn.ReLU(True),
-            ]
+            if upsampling == "transpose":
+                up = [
+                    nn.ConvTranspose2d(
+                        ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1, bias=bias
+                    )
+                ]
+            else:
+                up = [
+                    nn.Upsample(scale_factor=2),
+                    nn.Conv2d(ngf * mult, ngf * mult // 2, 3, padding=1, bias=bias),
+                ]
+            model += [*up, layer(ngf * mult // 2), nn.ReLU(True)]
         model += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*model)
 
@@ -261,10 +269,14 @@ GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
 
 
-def define_G(input_nc, output_nc, ngf, netG, norm, use_dropout, padding_type="reflect") -> nn.Module:
+def define_G(
+    input_nc, output_nc, ngf, netG, norm, use_dropout, padding_type="reflect", upsampling="transpose"
+) -> nn.Module:
     if netG.startswith("resnet_") and netG.endswith("blocks"):
         n_blocks = int(netG[len("resnet_") : -len("blocks")])
-        return ResnetGenerator(input_nc, output_nc, ngf, norm, use_dropout, n_blocks, padding_type)
+        return ResnetGenerator(
+            input_nc, output_nc, ngf, norm, use_dropout, n_blocks, padding_type, upsampling
+        )
     if netG.startswith("unet_"):
         num_downs = {"unet_256": 8, "unet_128": 7}.get(netG)
         if num_downs is None:
@@ -396,6 +408,7 @@ def detect_generator(state: dict[str, torch.Tensor]) -> dict | None:
     """Reference generator hyperparameters from keys and shapes, or None if `state` is not one."""
     if "model.model.0.weight" in state:
         return _detect_unet(state)
+    state = rename_resnet_blocks(state)
     if "model.1.weight" in state and any(k.startswith("model.") and ".conv_block." in k for k in state):
         return _detect_resnet(state)
     return None
@@ -426,6 +439,12 @@ def _detect_unet(state: dict[str, torch.Tensor]) -> dict | None:
 
 
 _BLOCK_CONV = re.compile(r"^model\.(\d+)\.conv_block\.(\d+)\.weight$")
+_BLOCK_ALIAS = re.compile(r"^(model\.\d+\.)block\.")
+
+
+def rename_resnet_blocks(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """eriklindernoren/PyTorch-GAN names a residual block's Sequential `block`; the reference `conv_block`."""
+    return {_BLOCK_ALIAS.sub(r"\1conv_block.", k): v for k, v in state.items()}
 
 
 def _detect_resnet(state: dict[str, torch.Tensor]) -> dict | None:
@@ -455,6 +474,9 @@ def _detect_resnet(state: dict[str, torch.Tensor]) -> dict | None:
     }
     if padding_zero:
         info["padding_type"] = "zero"
+    first_up = max(blocks) + 1  # a ConvTranspose2d here, or an Upsample (no weights) and then a conv
+    if f"model.{first_up}.weight" not in state and f"model.{first_up + 1}.weight" in state:
+        info["upsampling"] = "resize_conv"
     return info
 
 

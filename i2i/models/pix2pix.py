@@ -27,6 +27,7 @@ from ._blocks import (
     gradient_penalty,
     init_weights,
     make_scheduler,
+    rename_resnet_blocks,
     set_requires_grad,
 )
 
@@ -48,6 +49,8 @@ class Pix2PixConfig:
     no_dropout: bool = False
     #: not visible in a state dict (except 'zero'): an override for official files
     padding_type: Literal["reflect", "replicate", "zero"] = "reflect"
+    #: ResNet upsampling: the reference's ConvTranspose2d, or resize + conv (other implementations)
+    upsampling: Literal["transpose", "resize_conv"] = "transpose"
     init_type: Literal["normal", "xavier", "kaiming", "orthogonal"] = "normal"
     init_gain: float = 0.02
     gan_mode: Literal["vanilla", "lsgan", "wgangp"] = "vanilla"
@@ -88,7 +91,9 @@ class Pix2Pix(Model):
     def build_networks(self) -> dict[str, nn.Module]:
         c = self.config
         return {
-            "G": define_G(c.input_nc, c.output_nc, c.ngf, c.netG, c.norm, not c.no_dropout, c.padding_type),
+            "G": define_G(
+                c.input_nc, c.output_nc, c.ngf, c.netG, c.norm, not c.no_dropout, c.padding_type, c.upsampling
+            ),
             "D": define_D(c.input_nc + c.output_nc, c.ndf, c.netD, c.n_layers_D, c.norm),
         }
 
@@ -221,7 +226,7 @@ class Pix2Pix(Model):
                 if "error" in found:
                     raise I2IError(f"unsupported pix2pix generator: {found['error']}")
                 settings.update(found)
-                networks["G"] = state
+                networks["G"] = rename_resnet_blocks(state)
                 continue
             d_info = detect_discriminator(state)
             if d_info is None:

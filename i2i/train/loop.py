@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from .. import checkpoint, imageio, registry
+from .. import catalogue, checkpoint, imageio, registry
 from .. import config as configs
 from ..errors import I2IError, UsageError
 from ..model import Model
@@ -137,7 +137,7 @@ def _prepare_run(model_name: str | None, options: TrainOptions, overrides: dict[
     if model_name is None:
         raise UsageError("name the model to train, e.g. `i2i train pix2pix --data DIR`")
     if not options.data:
-        raise UsageError("--data is required: a dataset folder")
+        raise UsageError("--data is required: a dataset folder or a catalogue name (`i2i data list`)")
     run_dir = Path(options.run_dir) if options.run_dir else _new_run_dir(model_name)
     if (run_dir / RUN_FILE).exists():
         raise I2IError(
@@ -290,7 +290,9 @@ class Trainer:
     def _run(self) -> Path:
         opts = self.options
         model = self._build()
-        data = Path(opts.data)
+        # a catalogue name is pulled on first use; every rank may do it (the pull is locked and atomic)
+        data = catalogue.resolve_dataset(opts.data)
+        opts.data = str(data)  # run.json records the folder actually read
         dataset = model.training_dataset(data, seed=opts.seed)
         if len(dataset) == 0:
             raise I2IError(f"{data}: the dataset is empty")
