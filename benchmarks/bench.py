@@ -123,6 +123,28 @@ def cases(quick: bool) -> list[tuple[str, str, Callable[[], dict]]]:
         (step, "fp32", lambda: train_step_case("pix2pix", "fp32", 1, 256, r, reference=False)),
         (step, auto, lambda: train_step_case("pix2pix", "auto", 1, 256, r, reference=False)),
     ]
+    # CycleGAN defaults: two resnet_9blocks generators (ngf 64, instance norm), two basic PatchGANs
+    translate = "cyclegan translate 256x256, batch 1"
+    found += [
+        (translate, ref, lambda: reference_forward_case("cyclegan", "G_A", 1, 256, r)),
+        (translate, "fp32", lambda: translate_case("cyclegan", "fp32", 1, 256, r)),
+        (translate, auto, lambda: translate_case("cyclegan", "auto", 1, 256, r)),
+    ]
+    for batch in (1, 4):
+        step = f"cyclegan train step 256x256, batch {batch}"
+        reps = 2 if quick or batch > 1 else 3
+        found += [
+            (
+                step,
+                ref,
+                lambda b=batch, n=reps: train_step_case("cyclegan", "fp32", b, 256, n, reference=True),
+            ),
+            (
+                step,
+                auto,
+                lambda b=batch, n=reps: train_step_case("cyclegan", "auto", b, 256, n, reference=False),
+            ),
+        ]
     return found
 
 

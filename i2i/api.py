@@ -32,6 +32,9 @@ def list_models() -> list[dict[str, Any]]:
                 "license": e.license,
                 "description": e.description,
                 "weights": catalogue.weights_for_model(e.name),
+                "weights_non_commercial": [
+                    w for w in catalogue.weights_for_model(e.name) if catalogue.non_commercial(w)
+                ],
                 "plugin": e.target,
                 "distribution": e.distribution,
                 "status": "ok" if e.ok else "broken",

@@ -37,13 +37,13 @@ def dataset_entries() -> dict[str, dict[str, Any]]:
 
 
 def weights_for_model(model: str) -> list[str]:
-    """The catalogue weights of `model`, sorted; names of weights whose licence (or training data) is
-    non-commercial carry a ` (non-commercial)` mark, so that listings show it."""
-    return sorted(
-        name + (" (non-commercial)" if entry.get("non_commercial") else "")
-        for name, entry in weights_entries().items()
-        if entry.get("model") == model
-    )
+    """Names of the catalogue weights of `model`, sorted."""
+    return sorted(name for name, entry in weights_entries().items() if entry.get("model") == model)
+
+
+def non_commercial(name: str) -> bool:
+    """Whether the weights' licence (or that of their training data) excludes commercial use."""
+    return bool(weights_entries().get(name, {}).get("non_commercial"))
 
 
 def bundled_path(filename: str) -> Path:

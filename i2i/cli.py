@@ -105,16 +105,17 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table(title="i2i models")
+    table = Table(
+        title="i2i models", caption="* non-commercial: licence or training data (see `i2i weights list`)"
+    )
     for column in ("name", "task", "licence", "description", "weights"):
         table.add_column(column, overflow="fold")
     for row in rows:
         if row["status"] != "ok":
             table.add_row(f"[yellow]{row['name']}[/]", "[yellow]broken plugin[/]", "", row["error"], "")
         else:
-            table.add_row(
-                row["name"], row["task"], row["license"], row["description"], ", ".join(row["weights"])
-            )
+            marked = [w + ("*" if w in row["weights_non_commercial"] else "") for w in row["weights"]]
+            table.add_row(row["name"], row["task"], row["license"], row["description"], "\n".join(marked))
     out.print(table)
 
 
@@ -543,6 +544,42 @@ def eval_paired(
     if "identity_l1" in report:
         line += f" (input itself: L1 {report['identity_l1']:.4f}, PSNR {report['identity_psnr_db']:.2f} dB)"
     out.print(line, highlight=False)
+
+
+@eval_app.command("unpaired")
+@friendly_errors
+def eval_unpaired(
+    data: Annotated[
+        Path, typer.Argument(help="Folder with testA/ (testB/) and truth/testA_to_B/ (truth/testB_to_A/).")
+    ],
+    weights: Annotated[str, typer.Option("--weights", "-w", help="Checkpoint path or catalogue name.")],
+    model: Annotated[str | None, typer.Option("--model", "-m")] = None,
+    direction: Annotated[str, typer.Option("--direction", help="AtoB, BtoA or both.")] = "both",
+    device: Annotated[str, typer.Option("--device")] = "auto",
+    precision: Annotated[str, _precision_option()] = "auto",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Mean L1 and PSNR of a two-way model against known ground truth, with the identity baseline.
+
+    Example: `i2i eval unpaired datasets/day2night --weights cyclegan-synth-day2night`
+    """
+    from .api import load
+    from .evaluate import evaluate_unpaired
+
+    if direction not in ("AtoB", "BtoA", "both"):
+        raise UsageError(f"--direction must be AtoB, BtoA or both, not '{direction}'")
+    loaded = load(model, weights, device=device, precision=precision)
+    directions = ("AtoB", "BtoA") if direction == "both" else (direction,)
+    reports = [evaluate_unpaired(loaded, data, direction=d) for d in directions]
+    if as_json:
+        out.print_json(json.dumps(reports))
+        return
+    for r in reports:
+        out.print(
+            f"{r['direction']}: {r['images']} images: L1 {r['l1']:.4f}, PSNR {r['psnr_db']:.2f} dB "
+            f"(input itself: L1 {r['identity_l1']:.4f}, PSNR {r['identity_psnr_db']:.2f} dB)",
+            highlight=False,
+        )
 
 
 # ------------------------------------------------------------------------------------------------ demo

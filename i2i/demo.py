@@ -49,5 +49,27 @@ def pix2pix_demo(out_dir: Path, device: str) -> Iterator[str]:
     yield f"  mean |output - target| = {np.mean(errors):.4f} (the input itself: {np.mean(baseline):.4f})"
 
 
+def cyclegan_demo(out_dir: Path, device: str) -> Iterator[str]:
+    model = load("cyclegan", "cyclegan-synth-day2night", device=device)
+    samples = bundled_path("sample-images") / "cyclegan"
+    tag = provenance_tag(model)
+    for direction, source, truth in (("AtoB", "testA", "testA_to_B"), ("BtoA", "testB", "testB_to_A")):
+        files = sorted((samples / source).glob("*.png"))
+        inputs = [imageio.read_image(f) for f in files]
+        results = model.translate_images(inputs, batch_size=len(inputs), direction=direction)
+        rows, errors, baseline = [], [], []
+        for path, image, result in zip(files, inputs, results, strict=True):
+            target = imageio.read_image(samples / "truth" / truth / path.name).pixels
+            imageio.write_image(out_dir / "cyclegan" / direction / path.name, result, provenance=tag)
+            rows.append([image.pixels, result.pixels, target])
+            errors.append(float(np.abs(result.pixels - target).mean()))
+            baseline.append(float(np.abs(image.pixels - target).mean()))
+        grid = out_dir / f"cyclegan_{direction}_side_by_side.png"
+        imageio.write_image(grid, imageio.ImageData(_side_by_side(rows), None, 8), provenance=tag)
+        yield f"cyclegan {direction} ({model.weights_name}): {len(files)} images; input | output | truth: {grid}"
+        yield f"  mean |output - truth| = {np.mean(errors):.4f} (the input itself: {np.mean(baseline):.4f})"
+
+
 def run_demo(out_dir: Path, device: str = "auto") -> Iterator[str]:
     yield from pix2pix_demo(Path(out_dir), device)
+    yield from cyclegan_demo(Path(out_dir), device)

@@ -64,3 +64,43 @@ def evaluate_paired(
 def _to_image(tensor) -> ImageData:
     pixels = ((tensor.float() + 1) / 2).clamp(0, 1).permute(1, 2, 0).numpy()
     return ImageData(np.ascontiguousarray(pixels, dtype=np.float32), None, 8)
+
+
+def evaluate_unpaired(model: Model, data: Path, *, direction: str = "AtoB", batch_size: int = 8) -> dict:
+    """Mean L1 and PSNR of a two-way model against known ground truth: `DATA/testA` translated AtoB is
+    compared with `DATA/truth/testA_to_B/<same name>` (`i2i data synth --task unpaired` writes these), and
+    likewise BtoA; with the same metrics for the untranslated input (the identity baseline)."""
+    from . import imageio
+    from .errors import I2IError
+
+    source, truth = ("testA", "testA_to_B") if direction == "AtoB" else ("testB", "testB_to_A")
+    truth_dir = Path(data) / "truth" / truth
+    files = (
+        [path for path, _ in imageio.find_images([Path(data) / source])]
+        if (Path(data) / source).is_dir()
+        else []
+    )
+    pairs = [(path, truth_dir / path.name) for path in files if (truth_dir / path.name).is_file()]
+    if not pairs:
+        raise I2IError(
+            f"{data}: no {source}/ images with ground truth in truth/{truth}/ (same file names) to compare"
+        )
+    l1, peak, base_l1, base_peak = [], [], [], []
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        inputs = [imageio.read_image(path) for path, _ in chunk]
+        outputs = model.translate_images(inputs, batch_size=batch_size, direction=direction)
+        for (_, truth_path), source_image, result in zip(chunk, inputs, outputs, strict=True):
+            target = imageio.read_image(truth_path).pixels
+            l1.append(float(np.abs(result.pixels - target).mean()))
+            peak.append(psnr(result.pixels, target))
+            base_l1.append(float(np.abs(source_image.pixels - target).mean()))
+            base_peak.append(psnr(source_image.pixels, target))
+    return {
+        "images": len(pairs),
+        "direction": direction,
+        "l1": float(np.mean(l1)),
+        "psnr_db": float(np.mean(peak)),
+        "identity_l1": float(np.mean(base_l1)),
+        "identity_psnr_db": float(np.mean(base_peak)),
+    }

@@ -127,11 +127,14 @@ def test_weights_entries_follow_the_model_zoos():
 
 def test_non_commercial_weights_are_marked_in_listings(monkeypatch):
     assert "pix2pix-synth-shapes" in catalogue.weights_for_model("pix2pix")
-    marked = catalogue.weights_for_model("cyclegan")
-    assert len(marked) == len(CYCLEGAN_ZOO) and all(n.endswith(" (non-commercial)") for n in marked)
+    assert not catalogue.non_commercial("pix2pix-synth-shapes")
+    names = [n for n in catalogue.weights_for_model("cyclegan") if n != "cyclegan-synth-day2night"]
+    assert len(names) == len(CYCLEGAN_ZOO) and all(catalogue.non_commercial(n) for n in names)
+    assert not catalogue.non_commercial("cyclegan-synth-day2night")
     fake = {"weights": {"stargan-afhq": {"model": "toy", "license": "CC BY-NC 4.0", "non_commercial": True}}}
     monkeypatch.setattr(catalogue, "_catalogue", lambda: fake)
-    assert catalogue.weights_for_model("toy") == ["stargan-afhq (non-commercial)"]
+    assert catalogue.weights_for_model("toy") == ["stargan-afhq"]
+    assert catalogue.non_commercial("stargan-afhq")
 
 
 # ---------------------------------------------------------------------------------------- resolution
@@ -204,7 +207,10 @@ def test_weights_list_and_pull(mirror):
 def test_models_listing_shows_non_commercial_weights():
     rows = json.loads(ok("models", "--json").stdout)
     pix2pix = next(row for row in rows if row["name"] == "pix2pix")
-    assert "pix2pix-facades_label2photo (non-commercial)" in pix2pix["weights"]
+    assert "pix2pix-facades_label2photo" in pix2pix["weights_non_commercial"]
+    assert "pix2pix-synth-shapes" not in pix2pix["weights_non_commercial"]
+    table = ok("models").stdout
+    assert "photo*" in table and "non-commercial" in table
 
 
 @pytest.mark.skipif(

@@ -27,7 +27,10 @@ def test_demo_runs_offline_and_translates_well(tmp_path):
     outputs = sorted((tmp_path / "pix2pix").glob("*.png"))
     assert len(outputs) == 6
     assert imageio.read_provenance(outputs[0])["model"] == "pix2pix"
-    error, baseline = map(
-        float, re.search(r"= ([\d.]+) \(the input itself: ([\d.]+)\)", result.output).groups()
-    )
-    assert error < 0.06 < baseline
+    scores = re.findall(r"= ([\d.]+) \(the input itself: ([\d.]+)\)", result.output)
+    assert len(scores) == 3  # pix2pix, cyclegan AtoB and BtoA
+    for error, baseline in scores:
+        assert float(error) < 0.06 < float(baseline)
+    for direction in ("AtoB", "BtoA"):
+        assert len(list((tmp_path / "cyclegan" / direction).glob("*.png"))) == 4
+        assert (tmp_path / f"cyclegan_{direction}_side_by_side.png").exists()

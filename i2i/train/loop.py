@@ -264,19 +264,26 @@ class Trainer:
         bs = self.options.batch_size
         return [mine[i * bs : (i + 1) * bs] for i in range(steps_per_epoch)]
 
-    def _batches(self, dataset, epoch: int, start: int, steps_per_epoch: int) -> Iterator[dict[str, Any]]:
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)
-        batches = self._epoch_batches(epoch, len(dataset), steps_per_epoch)[start:]
+    def _loader(self, dataset) -> tuple[torch.utils.data.DataLoader, _EpochBatches]:
+        """One loader for the whole run, so worker processes start once (not once per epoch)."""
+        batches = _EpochBatches()
+        workers = self.options.workers
         loader = torch.utils.data.DataLoader(
-            dataset,
+            _EpochIndexed(dataset),
             batch_sampler=batches,
-            num_workers=self.options.workers,
-            persistent_workers=False,
+            num_workers=workers,
+            persistent_workers=workers > 0,
             pin_memory=self.device.type == "cuda",
             # its own generator: the loader must not draw from the global RNG that dropout uses
             generator=torch.Generator().manual_seed(self.options.seed),
         )
+        return loader, batches
+
+    def _batches(
+        self, loader, batches, epoch: int, start: int, steps_per_epoch: int
+    ) -> Iterator[dict[str, Any]]:
+        order = self._epoch_batches(epoch, len(loader.dataset), steps_per_epoch)[start:]
+        batches.items = [[(epoch, index) for index in batch] for batch in order]
         yield from loader
 
     # ---- the run
@@ -310,9 +317,10 @@ class Trainer:
             self.console.print(
                 f"[yellow]{self.run_dir}: already at step {state.step} of {total}; nothing to do"
             )
+        loader, batches = self._loader(dataset)
         with self._progress(total, state.step) as (bar, task):
             while state.step < total:
-                for batch in self._batches(dataset, state.epoch, state.position, steps_per_epoch):
+                for batch in self._batches(loader, batches, state.epoch, state.position, steps_per_epoch):
                     losses = model.training_step(batch, ctx)
                     ctx.end_step()
                     state.step += 1
@@ -468,6 +476,35 @@ class Trainer:
             disable=not show,
         )
         return _ProgressScope(bar, total, done)
+
+
+class _EpochBatches:
+    """The batches of the current epoch as (epoch, index) pairs; the loop replaces `items` each epoch."""
+
+    def __init__(self) -> None:
+        self.items: list[list[tuple[int, int]]] = []
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+class _EpochIndexed(torch.utils.data.Dataset):
+    """Indexed by (epoch, index): the epoch reaches the dataset's random draws inside worker processes too."""
+
+    def __init__(self, dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, index = key
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        return self.dataset[index]
 
 
 class _RateColumn(ProgressColumn):
