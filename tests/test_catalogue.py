@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import i2i
 from i2i import catalogue, hub, registry
 from i2i.cli import app
 from i2i.data import layouts, synth
@@ -245,9 +246,35 @@ def test_data_synth_unpaired(tmp_path):
     assert invoke("data", "synth", tmp_path / "x", "--task", "nope").exit_code == 2
 
 
-@pytest.mark.skipif(
-    "cyclegan" not in registry.model_names(), reason="the cyclegan model is not registered yet"
-)
+def test_translate_with_zoo_weights_by_name(mirror, tmp_path):
+    """`--weights cyclegan-horse2zebra`: pulled through the mirror, loaded as a model-zoo file, no flags."""
+    import io
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from i2i.models._blocks import ResnetGenerator
+
+    buffer = io.BytesIO()
+    torch.save(ResnetGenerator(3, 3, 4, "instance", False, 6).state_dict(), buffer)
+    mirror.files["/cyclegan/pretrained_models/horse2zebra.pth"] = buffer.getvalue()
+    (tmp_path / "in").mkdir()
+    Image.fromarray(np.full((30, 42, 3), 90, np.uint8)).save(tmp_path / "in" / "horse.png")
+    ok(
+        "translate",
+        "--weights",
+        "cyclegan-horse2zebra",
+        str(tmp_path / "in"),
+        str(tmp_path / "out"),
+        "--no-progress",
+    )
+    assert Image.open(tmp_path / "out" / "horse.png").size == (42, 30)
+    model = i2i.load(weights="cyclegan-horse2zebra", device="cpu")
+    assert model.name == "cyclegan" and model.config.netG == "resnet_6blocks" and model.config.ngf == 4
+    assert len(mirror.requests) == 1  # the second use reads the cache
+
+
 def test_train_cyclegan_on_a_dataset_name(mirror, tmp_path):
     mirror.files[H2Z] = make_zip(unaligned_tree(size=40))
     run = tmp_path / "run"
