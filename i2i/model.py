@@ -47,6 +47,8 @@ class Model(abc.ABC):
     sample_visuals: ClassVar[tuple[str, ...]] = ()
     #: the dataset layout `training_dataset` reads: "paired", "unaligned", ... (see `i2i.data.layouts`)
     data_layout: ClassVar[str | None] = None
+    #: config overrides for a tiny, fast model (32x32 images): what the contract test suite builds
+    tiny_config: ClassVar[dict[str, Any]] = {}
 
     def __init__(
         self, config: Any = None, *, device: str | torch.device = "cpu", precision: str = "fp32"

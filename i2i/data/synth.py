@@ -208,3 +208,12 @@ def _blur(mask: np.ndarray, radius: int) -> np.ndarray:
 def _write_png(path: Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         Image.fromarray(array, "RGB").save(tmp, format="PNG", compress_level=1)
+
+
+def make_for_layout(layout: str, out_dir: Path, *, count: int = 20, size: int = 32, seed: int = 0) -> Path:
+    """A small synthetic dataset in `layout` (a model's `data_layout`), e.g. for tests of any model."""
+    if layout == "paired":
+        return make_paired(out_dir, count=count, size=size, seed=seed)
+    if layout == "unaligned":
+        return make_unpaired(out_dir, count=count, size=size, seed=seed)
+    raise I2IError(f"no synthetic data for the dataset layout '{layout}'")

@@ -115,6 +115,7 @@ class CycleGAN(Model):
     inference_networks = ("G_A",)
     sample_visuals = ("real_A", "fake_B", "rec_A", "real_B", "fake_A", "rec_B")
     data_layout = "unaligned"
+    tiny_config = {"netG": "resnet_6blocks", "ngf": 4, "ndf": 4, "load_size": 36, "crop_size": 32}
     plateau_losses = ("G_A", "G_B", "cycle_A", "cycle_B")
 
     def build_networks(self) -> dict[str, nn.Module]:

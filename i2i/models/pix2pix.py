@@ -86,6 +86,7 @@ class Pix2Pix(Model):
     output_rounding = "truncate"  # the reference's tensor2im truncates
     sample_visuals = ("real_A", "fake_B", "real_B")
     data_layout = "paired"
+    tiny_config = {"netG": "resnet_6blocks", "ngf": 4, "ndf": 4, "load_size": 36, "crop_size": 32}
     plateau_losses = ("G_GAN", "G_L1")
 
     def build_networks(self) -> dict[str, nn.Module]:
