@@ -49,6 +49,8 @@ class Model(abc.ABC):
     data_layout: ClassVar[str | None] = None
     #: config overrides for a tiny, fast model (32x32 images): what the contract test suite builds
     tiny_config: ClassVar[dict[str, Any]] = {}
+    #: when the loop steps `self.schedulers`: after each "epoch" (the CycleGAN/pix2pix reference) or "step"
+    scheduler_interval: ClassVar[str] = "epoch"
 
     def __init__(
         self, config: Any = None, *, device: str | torch.device = "cpu", precision: str = "fp32"
@@ -121,6 +123,10 @@ class Model(abc.ABC):
     def training_step(self, batch: dict[str, Any], ctx: Any) -> dict[str, torch.Tensor]:
         """One optimisation step on `batch`; returns the losses (detached scalars) by name."""
         raise I2IError(f"model '{self.name}' does not support training")
+
+    def default_total_steps(self) -> int | None:
+        """The length of a run when neither --steps nor --epochs is given (None: count in epochs)."""
+        return None
 
     def visuals(self) -> dict[str, torch.Tensor]:
         """Images of the last training step, by name (model value range, NCHW)."""

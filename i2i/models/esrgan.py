@@ -9,9 +9,11 @@ BasicSR (`body.*`) layouts load into the BasicSR layout, which is the one i2i st
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -388,6 +390,138 @@ def detect_discriminator(state: StateDict) -> tuple[dict[str, Any], StateDict] |
     return None
 
 
+# ----------------------------------------------------------------------------------------------- losses
+
+GanType = Literal["vanilla", "lsgan", "wgan", "wgan_softplus", "hinge"]
+
+
+def gan_loss(pred: torch.Tensor, target_is_real: bool, gan_type: str, *, is_disc: bool) -> torch.Tensor:
+    """BasicSR's GANLoss (without its weight): computed in fp32."""
+    pred = pred.float()
+    if gan_type == "hinge":
+        return (
+            F.relu(1 - pred).mean()
+            if is_disc and target_is_real
+            else (F.relu(1 + pred).mean() if is_disc else -pred.mean())
+        )
+    if gan_type == "wgan":
+        return -pred.mean() if target_is_real else pred.mean()
+    if gan_type == "wgan_softplus":
+        return F.softplus(-pred).mean() if target_is_real else F.softplus(pred).mean()
+    target = torch.full_like(pred, 1.0 if target_is_real else 0.0)
+    if gan_type == "lsgan":
+        return F.mse_loss(pred, target)
+    if gan_type == "vanilla":
+        return F.binary_cross_entropy_with_logits(pred, target)
+    raise I2IError(f"unknown gan_type '{gan_type}'")
+
+
+#: torchvision vgg19().features index of each layer name BasicSR uses (convX_Y: before its ReLU)
+VGG19_LAYERS = {
+    **{f"conv1_{i}": 2 * (i - 1) for i in (1, 2)},
+    **{f"conv2_{i}": 5 + 2 * (i - 1) for i in (1, 2)},
+    **{f"conv3_{i}": 10 + 2 * (i - 1) for i in (1, 2, 3, 4)},
+    **{f"conv4_{i}": 19 + 2 * (i - 1) for i in (1, 2, 3, 4)},
+    **{f"conv5_{i}": 28 + 2 * (i - 1) for i in (1, 2, 3, 4)},
+}
+VGG19_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's ImageNet weights (sha256 prefix dcbb9e9d)
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+
+
+def vgg19_weights_path(explicit: str | None) -> Path:
+    """The VGG19 weights to use, never downloaded: the given path, then $I2I_VGG19_WEIGHTS, then an existing
+    torch hub cache file; otherwise a clear error saying where to get it."""
+    import os
+
+    candidates = [explicit, os.environ.get("I2I_VGG19_WEIGHTS")]
+    hub = Path(torch.hub.get_dir()) / "checkpoints" / VGG19_FILE
+    for candidate in candidates:
+        if candidate:
+            path = Path(candidate).expanduser()
+            if not path.is_file():
+                raise I2IError(f"VGG19 weights not found at {path}")
+            return path
+    if hub.is_file():
+        return hub
+    raise I2IError(
+        f"the GAN stage needs ImageNet VGG19 weights for its perceptual loss and i2i never downloads them "
+        f"implicitly: download {VGG19_URL} (548 MB; or a .safetensors holding its features.* tensors) and pass "
+        f"--vgg19-weights PATH, set I2I_VGG19_WEIGHTS, or place it at {hub}"
+    )
+
+
+class VGGFeatures(nn.Module):
+    """VGG19 `features` up to the deepest requested layer, returning the pre-ReLU outputs by layer name,
+    on ImageNet-normalised [0, 1] RGB input. Frozen."""
+
+    def __init__(self, layers: tuple[str, ...], weights: dict[str, torch.Tensor] | None = None) -> None:
+        super().__init__()
+        import torchvision
+
+        unknown = [name for name in layers if name not in VGG19_LAYERS]
+        if unknown:
+            raise I2IError(f"unknown VGG19 layer(s) {', '.join(unknown)}; known: {', '.join(VGG19_LAYERS)}")
+        self.indices = {VGG19_LAYERS[name]: name for name in layers}
+        depth = max(self.indices) + 1
+        self.features = torchvision.models.vgg19(weights=None).features[:depth]
+        for module in self.features:
+            if isinstance(module, nn.ReLU):
+                module.inplace = False  # the pre-ReLU tensors are kept
+        if weights is not None:
+            wanted = {
+                k: v for k, v in weights.items() if k.startswith("features.") and int(k.split(".")[1]) < depth
+            }
+            state = {k.removeprefix("features."): v for k, v in wanted.items()}
+            missing = set(self.features.state_dict()) - set(state)
+            if missing:
+                raise I2IError(
+                    f"the VGG19 weights lack {len(missing)} tensors of the layers needed (e.g. features.{min(missing)})"
+                )
+            self.features.load_state_dict(state)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = (x - self.mean) / self.std
+        out = {}
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in self.indices:
+                out[self.indices[index]] = x
+        return out
+
+
+def load_vgg19_weights(path: Path) -> dict[str, torch.Tensor]:
+    from .. import checkpoint
+
+    content = checkpoint.read_any(path)
+    tensors = content.tensors if isinstance(content, checkpoint.Checkpoint) else content
+    if not checkpoint.is_state_dict(tensors) or not any(k.startswith("features.") for k in tensors):
+        raise I2IError(f"{path}: not VGG19 weights (expected torchvision keys features.N.weight)")
+    return tensors
+
+
+class PerceptualLoss(nn.Module):
+    """BasicSR's PerceptualLoss: sum over layers of w * L1(vgg(x), vgg(gt)), times `weight`."""
+
+    def __init__(self, layer_weights: dict[str, float], vgg: VGGFeatures, weight: float = 1.0) -> None:
+        super().__init__()
+        self.layer_weights = layer_weights
+        self.vgg = vgg
+        self.weight = weight
+
+    def forward(self, x: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
+        x_features = self.vgg(x)
+        gt_features = self.vgg(gt.detach())
+        loss = sum(
+            F.l1_loss(x_features[k].float(), gt_features[k].float()) * w
+            for k, w in self.layer_weights.items()
+        )
+        return loss * self.weight
+
+
 # ------------------------------------------------------------------------------------------------ model
 
 Arch = Literal["rrdb", "srvgg"]
@@ -416,6 +550,33 @@ class ESRGANConfig:
     d_type: Literal["vgg", "unet"] = "vgg"
     d_num_feat: int = 64
     d_input_size: int = 128
+    #: training: "psnr" (L1 only) or "gan" (L1 + VGG19 perceptual + relativistic GAN, ESRGAN's second stage)
+    stage: Literal["psnr", "gan"] = "psnr"
+    #: "bicubic" (MATLAB-compatible, ESRGAN) or "realesrgan" (the second-order degradation pipeline)
+    degradation: Literal["bicubic", "realesrgan"] = "bicubic"
+    gt_size: int = 128
+    use_hflip: bool = True
+    use_rot: bool = True
+    #: loss weights; None means the stage's default (psnr: pixel 1; gan: pixel 0.01, perceptual 1, gan 0.005)
+    pixel_weight: float | None = None
+    perceptual_weight: float = 1.0
+    perceptual_layers: tuple[str, ...] = ("conv5_4",)
+    perceptual_layer_weights: tuple[float, ...] = (1.0,)
+    gan_weight: float = 0.005
+    gan_type: GanType = "vanilla"
+    relativistic: bool = True
+    vgg19_weights: str | None = None
+    #: optimiser: Adam, betas (0.9, 0.99); lr None means the stage's default (psnr 2e-4, gan 1e-4)
+    lr: float | None = None
+    beta1: float = 0.9
+    beta2: float = 0.99
+    ema_decay: float = 0.999
+    #: iterations of the run without --steps/--epochs; None: the stage's (psnr 1,000,000; gan 400,000)
+    total_iter: int | None = None
+    #: psnr: cosine annealing with restarts over `periods`; gan: halve the lr at `milestones`
+    periods: tuple[int, ...] = (250000, 250000, 250000, 250000)
+    eta_min: float = 1e-7
+    milestones: tuple[int, ...] = (50000, 100000, 200000, 300000)
 
 
 class ESRGAN(Model):
@@ -426,7 +587,6 @@ class ESRGAN(Model):
     Config = ESRGANConfig
     value_range = (0.0, 1.0)
     inference_networks = ("G",)
-    data_layout = None
     tiny_config = {"num_feat": 8, "num_block": 1, "num_grow_ch": 4, "d_num_feat": 2}
 
     @property
@@ -456,7 +616,23 @@ class ESRGAN(Model):
             D: nn.Module = UNetDiscriminatorSN(c.num_out_ch, c.d_num_feat)
         else:
             D = VGGStyleDiscriminator(c.num_out_ch, c.d_num_feat, c.d_input_size)
-        return {"G": G, "D": D}
+        # G_ema: the exponential moving average of G that training keeps (BasicSR's `params_ema`); translation
+        # uses it when it is there.
+        return {"G": G, "D": D, "G_ema": copy.deepcopy(G)}
+
+    def init_weights(self) -> None:
+        """BasicSR's init: Kaiming-normal x 0.1 for every RRDB conv (other layers keep PyTorch's)."""
+        G = self.networks["G"]
+        if isinstance(G, RRDBNet):
+            for module in G.body.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.kaiming_normal_(module.weight)
+                    module.weight.data.mul_(0.1)
+                    nn.init.zeros_(module.bias)
+        self.networks["G_ema"].load_state_dict(G.state_dict())
+
+    def required_networks(self, conditions: dict[str, Any]) -> tuple[str, ...]:
+        return ("G_ema",) if "G_ema" in self.loaded else ("G",)
 
     def size_multiple(self) -> int:
         if self.config.arch == "rrdb" and self.config.upsample_stages is None:
@@ -464,9 +640,151 @@ class ESRGAN(Model):
         return 1
 
     def forward_tensor(self, x: torch.Tensor) -> torch.Tensor:
-        G = self.networks["G"]
+        G = self.networks[self.required_networks({})[0]]
         G.eval()
         return G(x)
+
+    # --------------------------------------------------------------------------------- training
+
+    scheduler_interval = "step"  # BasicSR steps its schedulers every iteration
+    data_layout = "images"
+    sample_visuals = ("lq", "output", "gt")
+
+    def _stage(self, psnr: Any, gan: Any) -> Any:
+        return gan if self.config.stage == "gan" else psnr
+
+    def default_total_steps(self) -> int | None:
+        return self.config.total_iter or self._stage(1_000_000, 400_000)
+
+    def training_dataset(self, data: Path, *, seed: int) -> torch.utils.data.Dataset:
+        from ..data.sr import SRDataset
+
+        c = self.config
+        return SRDataset(
+            data,
+            scale=self.scale,
+            gt_size=c.gt_size,
+            use_hflip=c.use_hflip,
+            use_rot=c.use_rot,
+            seed=seed,
+            degradation=c.degradation,
+        )
+
+    def setup_training(self) -> None:
+        from ..train.optim import adam
+
+        c = self.config
+        nets = self.networks
+        if "G_ema" not in self.loaded:  # fine-tuning from a file without an EMA: start it at G
+            nets["G_ema"].load_state_dict(nets["G"].state_dict())
+        nets["G_ema"].requires_grad_(False).eval()
+        lr = c.lr if c.lr is not None else self._stage(2e-4, 1e-4)
+        betas = (c.beta1, c.beta2)
+        self.optimizers = {"G": adam(nets["G"].parameters(), lr=lr, betas=betas)}
+        if c.stage == "gan":
+            self.optimizers["D"] = adam(nets["D"].parameters(), lr=lr, betas=betas)
+            if len(c.perceptual_layers) != len(c.perceptual_layer_weights):
+                raise I2IError("perceptual_layers and perceptual_layer_weights must have the same length")
+            weights = load_vgg19_weights(vgg19_weights_path(c.vgg19_weights))
+            vgg = VGGFeatures(c.perceptual_layers, weights).to(self.device)
+            layer_weights = dict(zip(c.perceptual_layers, c.perceptual_layer_weights, strict=True))
+            self.perceptual = PerceptualLoss(layer_weights, vgg, c.perceptual_weight)
+        sched = torch.optim.lr_scheduler
+        if c.stage == "gan":
+            self.schedulers = {
+                k: sched.MultiStepLR(o, list(c.milestones), 0.5) for k, o in self.optimizers.items()
+            }
+        else:
+            factor = cosine_restarts(c.periods, lr, c.eta_min)
+            self.schedulers = {k: sched.LambdaLR(o, factor) for k, o in self.optimizers.items()}
+        nets["G"].train()
+        nets["D"].train()
+        if c.degradation == "realesrgan":
+            from ..data.degradations import RealESRGANDegradation
+
+            self.degrade = RealESRGANDegradation(scale=self.scale)
+
+    def training_step(self, batch: dict[str, Any], ctx: Any) -> dict[str, torch.Tensor]:
+        c = self.config
+        G, D = self.networks["G"], self.networks["D"]
+        lq, gt = self._pair(batch, ctx)
+        pixel_weight = c.pixel_weight if c.pixel_weight is not None else self._stage(1.0, 0.01)
+        losses: dict[str, torch.Tensor] = {}
+        gan = c.stage == "gan"
+        if gan:
+            D.requires_grad_(False)
+        self.optimizers["G"].zero_grad()
+        with ctx.autocast():
+            output = G(lq)
+            losses["l_g_pix"] = F.l1_loss(output.float(), gt.float()) * pixel_weight
+            total = losses["l_g_pix"]
+            if gan:
+                losses["l_g_percep"] = self.perceptual(output, gt)
+                real_pred = D(gt).detach()
+                fake_pred = D(output)
+                if c.relativistic:
+                    l_real = gan_loss(real_pred - fake_pred.mean(), False, c.gan_type, is_disc=False)
+                    l_fake = gan_loss(fake_pred - real_pred.mean(), True, c.gan_type, is_disc=False)
+                    losses["l_g_gan"] = c.gan_weight * (l_real + l_fake) / 2
+                else:
+                    losses["l_g_gan"] = c.gan_weight * gan_loss(fake_pred, True, c.gan_type, is_disc=False)
+                total = total + losses["l_g_percep"] + losses["l_g_gan"]
+        ctx.backward(total)
+        ctx.step(self.optimizers["G"])
+        if gan:
+            losses |= self._discriminator_step(D, output, gt, ctx)
+        self._update_ema()
+        self._visuals = {"lq": lq, "output": output.detach(), "gt": gt}
+        return {k: v.detach() for k, v in losses.items()}
+
+    def _discriminator_step(self, D: nn.Module, output: torch.Tensor, gt: torch.Tensor, ctx: Any) -> dict:
+        c = self.config
+        D.requires_grad_(True)
+        self.optimizers["D"].zero_grad()
+        with ctx.autocast():
+            fake_pred = D(output.detach()).detach()
+            real_pred = D(gt)
+            if c.relativistic:
+                l_real = gan_loss(real_pred - fake_pred.mean(), True, c.gan_type, is_disc=True) * 0.5
+            else:
+                l_real = gan_loss(real_pred, True, c.gan_type, is_disc=True)
+        ctx.backward(l_real)
+        with ctx.autocast():
+            fake_pred = D(output.detach())
+            if c.relativistic:
+                l_fake = (
+                    gan_loss(fake_pred - real_pred.detach().mean(), False, c.gan_type, is_disc=True) * 0.5
+                )
+            else:
+                l_fake = gan_loss(fake_pred, False, c.gan_type, is_disc=True)
+        ctx.backward(l_fake)
+        ctx.step(self.optimizers["D"])
+        return {
+            "l_d_real": l_real,
+            "l_d_fake": l_fake,
+            "out_d_real": real_pred.detach().float().mean(),
+            "out_d_fake": fake_pred.detach().float().mean(),
+        }
+
+    def _pair(self, batch: dict[str, Any], ctx: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.config.degradation == "realesrgan" and "lq" not in batch:
+            return self.degrade.from_batch(batch, ctx)
+        return ctx.to_device(batch["lq"]), ctx.to_device(batch["gt"])
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.config.ema_decay
+        ema = dict(self.networks["G_ema"].named_parameters())
+        for name, param in self.networks["G"].named_parameters():
+            ema[name].mul_(decay).add_(param.detach(), alpha=1 - decay)
+
+    def visuals(self) -> dict[str, torch.Tensor]:
+        if not hasattr(self, "_visuals"):
+            return {}
+        v = self._visuals
+        # the low-resolution input, enlarged (nearest) to the output size so the grid lines up
+        lq = F.interpolate(v["lq"].float(), size=v["output"].shape[-2:], mode="nearest")
+        return {"lq": lq, "output": v["output"], "gt": v["gt"]}
 
     # ------------------------------------------------------------------------ official checkpoints
 
@@ -497,6 +815,21 @@ class ESRGAN(Model):
             settings.update(found[0])
             networks["D"] = found[1]
         return settings, networks
+
+
+def cosine_restarts(periods: tuple[int, ...], base_lr: float, eta_min: float):
+    """BasicSR's CosineAnnealingRestartLR (restart weights 1) as a LambdaLR factor of the step."""
+    starts = [sum(periods[:i]) for i in range(len(periods))]
+
+    def factor(step: int) -> float:
+        for start, period in zip(reversed(starts), reversed(periods), strict=True):
+            if step >= start:
+                t = min(step - start, period)
+                lr = eta_min + 0.5 * (base_lr - eta_min) * (1 + math.cos(math.pi * t / period))
+                return lr / base_lr
+        return 1.0
+
+    return factor
 
 
 def interpolate_networks(a: StateDict, b: StateDict, alpha: float) -> StateDict:

@@ -230,7 +230,6 @@ class Trainer:
             fresh.init_weights()
             for name in set(model.networks) - model.loaded:  # e.g. no D in a generator-only file
                 model.networks[name].load_state_dict(fresh.networks[name].state_dict())
-            model.loaded = set(model.networks)
         else:
             model = load(self.model_name, device=self.device, precision=self.precision, **self.overrides)
         distributed.broadcast_state(model.networks.values(), self.group)
@@ -239,7 +238,8 @@ class Trainer:
         for net in model.networks.values():
             if training_channels_last(self.device):
                 net.to(memory_format=torch.channels_last)
-        model.setup_training()
+        model.setup_training()  # still knows which networks came from the weights file
+        model.loaded = set(model.networks)
         return model
 
     def _write_run_file(self, model: Model) -> None:
@@ -326,6 +326,9 @@ class Trainer:
                     state.step += 1
                     state.position += 1
                     model.step = state.step
+                    if model.scheduler_interval == "step":
+                        for scheduler in getattr(model, "schedulers", {}).values():
+                            scheduler.step()
                     self._accumulate(state, losses)
                     epoch_done = state.position >= steps_per_epoch
                     if epoch_done:
@@ -349,6 +352,8 @@ class Trainer:
             return opts.steps
         epochs = opts.epochs
         if epochs is None:
+            if model.default_total_steps() is not None:
+                return model.default_total_steps()
             cfg = model.config
             epochs = getattr(cfg, "n_epochs", 1) + getattr(cfg, "n_epochs_decay", 0)
         return epochs * steps_per_epoch
@@ -361,7 +366,8 @@ class Trainer:
     def _end_epoch(self, model: Model, state: RunPosition) -> None:
         means = {k: float(v) / max(1, state.epoch_batches) for k, v in state.epoch_losses.items()}
         metric = sum(means.get(k, 0.0) for k in getattr(model, "plateau_losses", ()))
-        for scheduler in getattr(model, "schedulers", {}).values():
+        epoch_schedulers = getattr(model, "schedulers", {}) if model.scheduler_interval == "epoch" else {}
+        for scheduler in epoch_schedulers.values():
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(metric)
             else:

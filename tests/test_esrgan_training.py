@@ -1,0 +1,109 @@
+"""ESRGAN training: GAN losses, the perceptual loss and one full reference training step."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import i2i
+from i2i.models import esrgan
+from i2i.train.loop import StepContext
+
+from .conftest import FIXTURES
+
+GROUP = FIXTURES / "esrgan"
+MANIFEST = json.loads((GROUP / "manifest.json").read_text())["fixtures"]
+
+
+@pytest.mark.parametrize("gan_type", ["vanilla", "lsgan", "wgan", "wgan_softplus", "hinge"])
+def test_gan_losses(gan_type):
+    io = load_file(GROUP / "gan_loss_public.safetensors")
+    for side in ("real", "fake"):
+        for target in (1, 0):
+            for disc in (1, 0):
+                got = esrgan.gan_loss(io[f"{side}_logits"], bool(target), gan_type, is_disc=bool(disc))
+                got = got if disc else got * 0.005
+                expected = io[f"plain.{gan_type}.{side}.target_{target}.disc_{disc}"]
+                torch.testing.assert_close(got.reshape(1), expected, atol=1e-6, rtol=1e-6)
+
+
+def test_relativistic_losses():
+    io = load_file(GROUP / "gan_loss_public.safetensors")
+    real, fake = io["real_logits"], io["fake_logits"]
+    l_g = 0.005 * (esrgan.gan_loss(real - fake.mean(), False, "vanilla", is_disc=False)
+                   + esrgan.gan_loss(fake - real.mean(), True, "vanilla", is_disc=False)) / 2  # fmt: skip
+    l_d_real = 0.5 * esrgan.gan_loss(real - fake.mean(), True, "vanilla", is_disc=True)
+    l_d_fake = 0.5 * esrgan.gan_loss(fake - real.mean(), False, "vanilla", is_disc=True)
+    for name, got in (("l_g_gan", l_g), ("l_d_real", l_d_real), ("l_d_fake", l_d_fake)):
+        torch.testing.assert_close(got.reshape(1), io[f"relativistic.{name}"], atol=1e-6, rtol=1e-6)
+
+
+def test_perceptual_loss():
+    m = MANIFEST["perceptual_public"]
+    io = load_file(GROUP / "perceptual_public.io.safetensors")
+    layers = tuple(m["config"]["layer_weights"])
+    vgg = esrgan.VGGFeatures(layers, load_file(GROUP / "perceptual_public.vgg19_features.safetensors"))
+    features = vgg(io["x"])
+    for name in layers:
+        torch.testing.assert_close(features[name], io[f"feat_x_{name}"], atol=1e-5, rtol=1e-5)
+    loss = esrgan.PerceptualLoss(m["config"]["layer_weights"], vgg, 1.0)(io["x"], io["gt"])
+    torch.testing.assert_close(loss.reshape(1), io["percep_loss"], atol=1e-5, rtol=1e-5)
+
+
+def test_one_reference_gan_step(tmp_path, monkeypatch):
+    m = MANIFEST["esrgan_train_step_public"]
+    cfg = m["config"]
+    vgg = tmp_path / "vgg.safetensors"
+    save_file(load_file(GROUP / "esrgan_train_step_public.vgg19_features.safetensors"), vgg)
+    g_before = load_file(GROUP / "esrgan_train_step_public.g_before.safetensors")
+    d_before = load_file(GROUP / "esrgan_train_step_public.d_before.safetensors")
+    settings, networks = esrgan.ESRGAN.import_official({"G": g_before, "D": d_before})
+    model = esrgan.ESRGAN(
+        i2i.config.replace(
+            esrgan.ESRGAN.Config(),
+            settings
+            | {
+                "stage": "gan",
+                "perceptual_layers": ("conv2_2",),
+                "perceptual_layer_weights": (1.0,),
+                "ema_decay": 0.0,
+                "vgg19_weights": str(vgg),
+                "lr": cfg["optim"]["lr"],
+            },  # fmt: skip
+        ),
+        device="cpu",
+        precision="fp32",
+    )
+    model.load_networks(networks)
+    model.setup_training()
+    io = load_file(GROUP / "esrgan_train_step_public.io.safetensors")
+    tol = m["tolerance"]
+    ctx = StepContext(torch.device("cpu"), "fp32", channels_last=False)
+    losses = model.training_step({"lq": io["lq"], "gt": io["gt"]}, ctx)
+    for name in ("l_g_pix", "l_g_percep", "l_g_gan", "l_d_real", "l_d_fake", "out_d_real", "out_d_fake"):
+        torch.testing.assert_close(losses[name].reshape(1), io[f"loss.{name}"], **tol["losses_and_grads"])
+    grads = load_file(GROUP / "esrgan_train_step_public.grads.safetensors")
+    for key, expected in grads.items():
+        net, _, name = key.partition(".")
+        module = model.networks["G" if net == "grad_g" else "D"]
+        got = dict(module.named_parameters())[name].grad
+        torch.testing.assert_close(got, expected, **tol["losses_and_grads"], msg=key)
+    for net, file in (("G", "g_after"), ("D", "d_after")):
+        expected = load_file(GROUP / f"esrgan_train_step_public.{file}.safetensors")
+        _, converted = esrgan.ESRGAN.import_official({net: expected})
+        state = model.networks[net].state_dict()
+        for key, value in converted[net].items():
+            torch.testing.assert_close(state[key], value, **tol["weights_after"], msg=f"{net}.{key}")
+
+
+def test_vgg19_weights_are_never_downloaded(monkeypatch, tmp_path):
+    monkeypatch.delenv("I2I_VGG19_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(i2i.I2IError, match="--vgg19-weights"):
+        esrgan.vgg19_weights_path(None)
+    monkeypatch.setenv("I2I_VGG19_WEIGHTS", str(tmp_path / "nope.pth"))
+    with pytest.raises(i2i.I2IError, match="not found"):
+        esrgan.vgg19_weights_path(None)
