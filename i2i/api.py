@@ -13,7 +13,7 @@ import torch
 from . import catalogue, checkpoint, registry
 from . import config as configs
 from .errors import I2IError, UsageError
-from .model import Model, StateDict
+from .model import Model, StateDict, interpolate_networks
 
 # `--model` of the reference's train_opt.txt -> i2i model names
 _REFERENCE_MODELS = {"pix2pix": "pix2pix", "cycle_gan": "cyclegan"}
@@ -53,7 +53,8 @@ def load(
     **config_overrides: Any,
 ) -> Model:
     """A ready model. `weights` may be an i2i checkpoint (then `model` may be omitted), an official
-    checkpoint of the reference implementation (file or run folder), or a catalogue name; without
+    checkpoint of the reference implementation (file or run folder), an ncnn model (its `.param` or
+    `.bin`, the other beside it; see `i2i.ncnn`), or a catalogue name; without
     weights a freshly initialised model is returned. `config_overrides` set config fields (strings are
     parsed by each field's type)."""
     if weights is None:
@@ -67,6 +68,14 @@ def load(
     path, entry = catalogue.resolve_weights(weights)
     if path.is_dir():
         return _load_official(model, _read_run_folder(path), path, entry, device, precision, config_overrides)
+    if path.suffix == ".param" or (path.suffix == ".bin" and path.with_suffix(".param").is_file()):
+        from . import ncnn
+
+        # the settings only the graph shows (e.g. act_type relu/leakyrelu) under the caller's overrides
+        states, settings = ncnn.load_pair(path)
+        fields = configs.field_types(registry.model_class(model or "esrgan").Config)
+        overrides = {k: v for k, v in settings.items() if k in fields} | config_overrides
+        return _load_official(model, (states, {}), path, entry, device, precision, overrides)
     content = checkpoint.read_any(path)
     if isinstance(content, checkpoint.Checkpoint) and content.is_i2i:
         return _load_i2i(model, content, entry, device, precision, config_overrides)
@@ -195,3 +204,24 @@ def _options_beside(path: Path) -> dict[str, str]:
         if sep and key.strip() and not key.strip().startswith("-"):
             options[key.strip()] = rest.split("[default:")[0].strip()
     return options
+
+
+def interpolate(weights_a: str | Path, weights_b: str | Path, alpha: float, *, model: str | None = None) -> Model:
+    """Network interpolation: a model whose every weight is (1 - alpha) * A + alpha * B (ESRGAN's
+    `net_interp.py`; alpha 0 is A, 1 is B). A and B must be the same model with the same architecture."""
+    a = load(model, weights_a, device="cpu", precision="fp32")
+    b = load(model or a.name, weights_b, device="cpu", precision="fp32")
+    if a.name != b.name:
+        raise I2IError(f"cannot interpolate a {a.name} model with a {b.name} model")
+    shared = sorted(a.loaded & b.loaded)
+    if not shared:
+        raise I2IError(f"{weights_a} and {weights_b} share no network ({sorted(a.loaded)} vs {sorted(b.loaded)})")
+    with torch.no_grad():
+        for name in shared:
+            merged = interpolate_networks(a.networks[name].state_dict(), b.networks[name].state_dict(), alpha)
+            a.networks[name].load_state_dict(merged)
+    a.loaded = set(shared)
+    a.source = f"interpolation (1 - {alpha:g}) x {a.weights_name} + {alpha:g} x {b.weights_name}"
+    a.weights_name = f"interp({a.weights_name}, {b.weights_name}, {alpha:g})"
+    a.weights_sha256 = None
+    return a

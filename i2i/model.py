@@ -370,3 +370,25 @@ def _summarise(exc: Exception) -> str:
     text = " ".join(str(exc).split())
     text = text.replace("Error(s) in loading state_dict for ", "")
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+def interpolate_networks(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+    """Network interpolation: (1 - alpha) * a + alpha * b for every tensor (the key sets must match)."""
+    if a.keys() != b.keys():
+        missing = sorted(set(a) ^ set(b))[:3]
+        raise I2IError(
+            f"the two networks have different keys (e.g. {', '.join(missing)}); interpolate the same architecture"
+        )
+    out = {}
+    for key, value in a.items():
+        other = b[key]
+        if value.shape != other.shape:
+            raise I2IError(
+                f"'{key}' has shape {tuple(value.shape)} in one network and {tuple(other.shape)} in the other"
+            )
+        out[key] = (
+            ((1 - alpha) * value.double() + alpha * other.double()).to(value.dtype)
+            if value.is_floating_point()
+            else value
+        )
+    return out

@@ -14,12 +14,13 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-Image = TypeVar("Image", np.ndarray, torch.Tensor)
+ImageT = TypeVar("ImageT", np.ndarray, torch.Tensor)
 
 # BT.601 "studio swing" luma of [0, 1] RGB, in 8-bit units: Y in [16, 235].
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
 _Y_OFFSET = 16.0
-_SSIM_SIZE = 11
+#: Side of the Gaussian window of `ssim`: images must be at least this large after cropping.
+SSIM_WINDOW = 11
 _SSIM_SIGMA = 1.5
 _SSIM_C1 = (0.01 * 255) ** 2
 _SSIM_C2 = (0.03 * 255) ** 2
@@ -32,7 +33,7 @@ def output_size(length: int, scale: float) -> int:
     return max(1, math.ceil(length * scale - _SIZE_SLACK))
 
 
-def imresize(img: Image, scale: float, *, antialiasing: bool = True) -> Image:
+def imresize(img: ImageT, scale: float, *, antialiasing: bool = True) -> ImageT:
     """Resize like MATLAB `imresize(img, scale, 'bicubic')` (BasicSR's `matlab_functions.imresize`).
 
     Cubic kernel with a = -0.5, widened by 1/scale when downscaling with `antialiasing`, symmetric
@@ -92,7 +93,7 @@ def _symmetric(index: np.ndarray, length: int) -> np.ndarray:
     return np.where(folded < length, folded, 2 * length - 1 - folded)
 
 
-def rgb_to_y(img: Image) -> Image:
+def rgb_to_y(img: ImageT) -> ImageT:
     """BT.601 luma of [0, 1] RGB: `(16 + 65.481 R + 128.553 G + 24.966 B) / 255`, in [16/255, 235/255].
 
     numpy H x W x 3 gives H x W x 1; a tensor (..., 3, H, W) gives (..., 1, H, W). Computed in float64
@@ -110,7 +111,7 @@ def rgb_to_y(img: Image) -> Image:
     return y.astype(img.dtype)[..., None]
 
 
-def mod_crop(img: Image, modulus: int) -> Image:
+def mod_crop(img: ImageT, modulus: int) -> ImageT:
     """Crop the bottom and right edges so that height and width are multiples of `modulus`."""
     if isinstance(img, torch.Tensor):
         h, w = img.shape[-2:]
@@ -138,8 +139,10 @@ def ssim(a: np.ndarray, b: np.ndarray, *, crop_border: int = 0, test_y_channel: 
     as in `psnr`. The images must be at least 11 x 11 after cropping.
     """
     x, y = _metric_inputs(a, b, crop_border, test_y_channel)
-    if min(x.shape[:2]) < _SSIM_SIZE:
-        raise ValueError(f"ssim needs at least {_SSIM_SIZE}x{_SSIM_SIZE} pixels after cropping, got {x.shape[:2]}")
+    if min(x.shape[:2]) < SSIM_WINDOW:
+        raise ValueError(
+            f"ssim needs at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels after cropping, got {x.shape[:2]}"
+        )
     mu_x, mu_y = _gaussian_valid(x), _gaussian_valid(y)
     var_x = _gaussian_valid(x * x) - mu_x**2
     var_y = _gaussian_valid(y * y) - mu_y**2
@@ -172,7 +175,7 @@ def _metric_input(img: np.ndarray, crop_border: int, test_y_channel: bool) -> np
 
 @lru_cache(maxsize=1)
 def _gaussian_taps() -> np.ndarray:
-    offsets = np.arange(_SSIM_SIZE) - (_SSIM_SIZE - 1) / 2
+    offsets = np.arange(SSIM_WINDOW) - (SSIM_WINDOW - 1) / 2
     taps = np.exp(-(offsets**2) / (2 * _SSIM_SIGMA**2))
     return taps / taps.sum()
 
@@ -180,5 +183,5 @@ def _gaussian_taps() -> np.ndarray:
 def _gaussian_valid(img: np.ndarray) -> np.ndarray:
     """Separable 11 x 11 Gaussian filter of an H x W x C image, valid region only."""
     taps = _gaussian_taps()
-    rows = np.lib.stride_tricks.sliding_window_view(img, _SSIM_SIZE, axis=0) @ taps
-    return np.lib.stride_tricks.sliding_window_view(rows, _SSIM_SIZE, axis=1) @ taps
+    rows = np.lib.stride_tricks.sliding_window_view(img, SSIM_WINDOW, axis=0) @ taps
+    return np.lib.stride_tricks.sliding_window_view(rows, SSIM_WINDOW, axis=1) @ taps

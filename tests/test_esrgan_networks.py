@@ -9,6 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 import i2i
+from i2i.model import interpolate_networks
 from i2i.models import esrgan
 
 from .conftest import FIXTURES
@@ -95,7 +96,7 @@ def test_network_interpolation():
     psnr = load_file(GROUP / "net_interp_public.psnr.safetensors")
     gan = load_file(GROUP / "net_interp_public.esrgan.safetensors")
     expected = load_file(GROUP / "net_interp_public.interp.safetensors")
-    got = esrgan.interpolate_networks(psnr, gan, 0.8)
+    got = interpolate_networks(psnr, gan, 0.8)
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], atol=1e-7, rtol=0)
 
@@ -104,7 +105,7 @@ def test_dni_blending_of_the_srvgg_twins():
     general = load_file(GROUP / "srvgg_x4_prelu_public.safetensors")
     wdn = load_file(GROUP / "srvgg_x4_prelu_public.wdn.safetensors")
     merged = load_file(GROUP / "srvgg_x4_prelu_public.dni_merged.safetensors")
-    got = esrgan.interpolate_networks(wdn, general, 0.5)  # dn * general + (1 - dn) * wdn
+    got = interpolate_networks(wdn, general, 0.5)  # dn * general + (1 - dn) * wdn
     for key in merged:
         torch.testing.assert_close(got[key], merged[key], atol=1e-7, rtol=0)
 

@@ -107,3 +107,65 @@ def test_vgg19_weights_are_never_downloaded(monkeypatch, tmp_path):
     monkeypatch.setenv("I2I_VGG19_WEIGHTS", str(tmp_path / "nope.pth"))
     with pytest.raises(i2i.I2IError, match="not found"):
         esrgan.vgg19_weights_path(None)
+
+
+# -------------------------------------------------------------------------------------- through the loop
+
+TINY = ["--set", "num_feat=8", "--set", "num_block=1", "--set", "num_grow_ch=4", "--set", "gt_size=32",
+        "--set", "d_type=unet", "--set", "d_num_feat=2"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hr_images(tmp_path_factory):
+    from i2i.data.synth import make_images
+
+    return make_images(tmp_path_factory.mktemp("hr") / "hr", count=8, size=48, seed=1)
+
+
+def _train(*args):
+    from typer.testing import CliRunner
+
+    from i2i.cli import app
+
+    result = CliRunner().invoke(
+        app, ["train", *args, "--workers", "0", "--no-progress", "--sample-every", "2"]
+    )
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("degradation", ["bicubic", "realesrgan"])
+def test_resume_is_exact(hr_images, tmp_path, degradation):
+    common = [
+        "--data",
+        str(hr_images),
+        "--batch-size",
+        "2",
+        "--seed",
+        "4",
+        "--set",
+        f"degradation={degradation}",
+        *TINY,
+    ]
+    _train("esrgan", *common, "--run-dir", str(tmp_path / "straight"), "--steps", "5")
+    _train("esrgan", *common, "--run-dir", str(tmp_path / "resumed"), "--steps", "2")
+    _train("--run-dir", str(tmp_path / "resumed"), "--resume", "--steps", "5")
+    a = load_file(tmp_path / "straight" / "model.safetensors")
+    b = load_file(tmp_path / "resumed" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert {k.split(".")[0] for k in a} == {"G", "D", "G_ema"}
+
+
+def test_gan_stage_with_the_real_world_degradation(hr_images, tmp_path, monkeypatch):
+    vgg = tmp_path / "vgg_head.safetensors"  # only conv1_1 and conv1_2: random, small, never downloaded
+    torch.manual_seed(0)
+    save_file({"features.0.weight": torch.randn(64, 3, 3, 3) * 0.1, "features.0.bias": torch.zeros(64),
+               "features.2.weight": torch.randn(64, 64, 3, 3) * 0.05, "features.2.bias": torch.zeros(64)}, vgg)  # fmt: skip
+    monkeypatch.setenv("I2I_VGG19_WEIGHTS", str(vgg))
+    run = tmp_path / "gan"
+    _train("esrgan", "--data", str(hr_images), "--run-dir", str(run), "--steps", "2", "--batch-size", "2",
+           "--set", "stage=gan", "--set", "degradation=realesrgan", "--set", "perceptual_layers=conv1_2", *TINY)  # fmt: skip
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert {"l_g_pix", "l_g_percep", "l_g_gan", "l_d_real", "l_d_fake"} <= log[-1].keys()
+    model = i2i.load(weights=run / "model.safetensors", device="cpu")
+    assert model.required_networks({}) == ("G_ema",)
+    assert (run / "samples" / "step_00000002.png").exists()

@@ -67,7 +67,9 @@ def random_kernels(rng: np.random.Generator, settings: KernelSettings | None = N
     final low-pass, a unit pulse with probability 1 - final_sinc_prob), each KERNEL_SIZE^2 float32 summing
     to 1. The draw order follows upstream's dataset."""
     s = settings or KernelSettings()
-    kernel1 = _blur_kernel(rng, s.kernel_sizes, s.kernel_prob, s.sinc_prob, s.blur_sigma, s.betag_range, s.betap_range)
+    kernel1 = _blur_kernel(
+        rng, s.kernel_sizes, s.kernel_prob, s.sinc_prob, s.blur_sigma, s.betag_range, s.betap_range
+    )
     kernel2 = _blur_kernel(
         rng, s.kernel_sizes, s.kernel_prob2, s.sinc_prob2, s.blur_sigma2, s.betag_range2, s.betap_range2
     )
@@ -77,7 +79,10 @@ def random_kernels(rng: np.random.Generator, settings: KernelSettings | None = N
     else:
         final = np.zeros((1, 1))
         final[0, 0] = 1.0
-    return {name: _pad_kernel(k) for name, k in (("kernel1", kernel1), ("kernel2", kernel2), ("sinc_kernel", final))}
+    return {
+        name: _pad_kernel(k)
+        for name, k in (("kernel1", kernel1), ("kernel2", kernel2), ("sinc_kernel", final))
+    }
 
 
 def _blur_kernel(
@@ -208,23 +213,37 @@ class RealESRGANDegradation:
         out = filter2d(gt_usm, kernel1)
         out = _random_resize(out, (h, w), self.resize_prob, self.resize_range, draws)
         out = _random_noise(
-            out, self.gaussian_noise_prob, self.noise_range, self.poisson_scale_range, self.gray_noise_prob, draws
+            out,
+            self.gaussian_noise_prob,
+            self.noise_range,
+            self.poisson_scale_range,
+            self.gray_noise_prob,
+            draws,
         )
-        out = jpeg(out, draws.uniforms(len(out), *self.jpeg_range).round().int().tolist())
+        out = _random_jpeg(out, self.jpeg_range, draws)
 
         if draws.uniform() < self.second_blur_prob:
             out = filter2d(out, kernel2)
-        out = _random_resize(out, (h / self.scale, w / self.scale), self.resize_prob2, self.resize_range2, draws)
+        out = _random_resize(
+            out, (h / self.scale, w / self.scale), self.resize_prob2, self.resize_range2, draws
+        )
         out = _random_noise(
-            out, self.gaussian_noise_prob2, self.noise_range2, self.poisson_scale_range2, self.gray_noise_prob2, draws
+            out,
+            self.gaussian_noise_prob2,
+            self.noise_range2,
+            self.poisson_scale_range2,
+            self.gray_noise_prob2,
+            draws,
         )
         lq_size = (h // self.scale, w // self.scale)
+
+        def shrink(x: torch.Tensor) -> torch.Tensor:
+            return filter2d(_resize(x, lq_size, RESIZE_MODES[draws.choice((1, 1, 1))]), sinc_kernel)
+
         if draws.uniform() < 0.5:
-            out = filter2d(_resize(out, lq_size, RESIZE_MODES[draws.choice((1, 1, 1))]), sinc_kernel)
-            out = jpeg(out, draws.uniforms(len(out), *self.jpeg_range2).round().int().tolist())
+            out = _random_jpeg(shrink(out), self.jpeg_range2, draws)
         else:
-            out = jpeg(out, draws.uniforms(len(out), *self.jpeg_range2).round().int().tolist())
-            out = filter2d(_resize(out, lq_size, RESIZE_MODES[draws.choice((1, 1, 1))]), sinc_kernel)
+            out = shrink(_random_jpeg(out, self.jpeg_range2, draws))
         lq = (out * 255.0).round().clamp(0, 255) / 255.0
 
         if self.gt_size is None:
@@ -252,7 +271,9 @@ class _Draws:
         return low + (high - low) * torch.rand((), generator=self.generator, device=self.device).item()
 
     def uniforms(self, n: int, low: float, high: float, like: torch.Tensor | None = None) -> torch.Tensor:
-        values = low + (high - low) * torch.rand(n, generator=self.generator, device=self.device, dtype=torch.float64)
+        values = low + (high - low) * torch.rand(
+            n, generator=self.generator, device=self.device, dtype=torch.float64
+        )
         return values if like is None else values.to(device=like.device, dtype=like.dtype)
 
     def choice(self, weights: tuple[float, ...]) -> int:
@@ -321,7 +342,9 @@ def _gaussian_blur(img: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     return F.conv2d(rows, taps.view(1, 1, 1, k)).view(b, c, h, w)
 
 
-def usm_sharp(img: torch.Tensor, *, weight: float = 0.5, threshold: float = 10.0, radius: int = 50) -> torch.Tensor:
+def usm_sharp(
+    img: torch.Tensor, *, weight: float = 0.5, threshold: float = 10.0, radius: int = 50
+) -> torch.Tensor:
     """Unsharp masking as upstream's `USMSharp`: add `weight` times the detail (image minus a Gaussian blur
     of `radius` pixels, made odd), blended in through a blurred mask of where the detail exceeds
     `threshold` 8-bit levels. B x C x H x W in [0, 1] in and out."""
@@ -400,6 +423,10 @@ def _shot_noise(img: torch.Tensor, draws: _Draws) -> torch.Tensor:
     distinct = 1 + (ordered[:, 1:] != ordered[:, :-1]).sum(dim=1)
     counts = torch.exp2(torch.ceil(torch.log2(distinct.to(img.dtype)))).view(-1, 1, 1, 1)
     return draws.poisson(levels * counts) / counts - levels
+
+
+def _random_jpeg(img: torch.Tensor, quality_range: tuple[float, float], draws: _Draws) -> torch.Tensor:
+    return jpeg(img, draws.uniforms(len(img), *quality_range).round().int().tolist())
 
 
 def jpeg(img: torch.Tensor, quality: list[int]) -> torch.Tensor:

@@ -25,7 +25,7 @@ from ..errors import I2IError, unknown_name
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"})
 PHASES = ("train", "val", "test")
-LAYOUTS = ("paired", "unaligned")
+LAYOUTS = ("paired", "unaligned", "images")
 #: `check_layout` opens the headers of at most this many images per folder
 HEADER_CHECK_LIMIT = 2000
 _SHOWN = 5
@@ -117,8 +117,8 @@ def find_unaligned(root: Path, phase: str = "train") -> tuple[list[Path], list[P
 
 
 def check_layout(root: str | Path, layout: str, *, max_checked: int = HEADER_CHECK_LIMIT) -> LayoutReport:
-    """Every problem that would stop training on `root` with `layout` ("paired" or "unaligned"), one message
-    each, plus notes (ignored non-image files, partial checks) and a one-line summary.
+    """Every problem that would stop training on `root` with `layout` ("paired", "unaligned" or "images"),
+    one message each, plus notes (ignored non-image files, partial checks) and a one-line summary.
 
     Required: `train` data (`train/`, `A/` + `B/` or `train/A` + `train/B` for paired; `trainA/` + `trainB/`
     for unaligned); `val` and `test` splits are checked when present. Image headers are opened (not decoded)
@@ -136,6 +136,9 @@ def check_layout(root: str | Path, layout: str, *, max_checked: int = HEADER_CHE
         return report
     if layout == "paired":
         kind, counts = _check_paired(root, report, max_checked)
+    elif layout == "images":
+        # super-resolution: any folder of high-resolution images (sub-folders included)
+        kind, counts = "image folder", [_count(_check_folder(root, report, max_checked), "image")]
     else:
         kind, counts = "unaligned dataset", _check_unaligned(root, report, max_checked)
     report.summary = (

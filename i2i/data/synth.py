@@ -216,4 +216,17 @@ def make_for_layout(layout: str, out_dir: Path, *, count: int = 20, size: int = 
         return make_paired(out_dir, count=count, size=size, seed=seed)
     if layout == "unaligned":
         return make_unpaired(out_dir, count=count, size=size, seed=seed)
+    if layout == "images":
+        return make_images(out_dir, count=count, size=size, seed=seed)
     raise I2IError(f"no synthetic data for the dataset layout '{layout}'")
+
+
+def make_images(out_dir: Path, *, count: int = 20, size: int = 128, seed: int = 0) -> Path:
+    """A folder of `count` rendered scenes (the B side of labels2shapes): high-resolution images for
+    super-resolution training tests."""
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng(seed)
+    for i in range(1, count + 1):
+        _, rendered = render_pair(rng, size)
+        _write_png(out_dir / f"{i:05d}.png", rendered)
+    return out_dir

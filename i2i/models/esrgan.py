@@ -703,11 +703,13 @@ class ESRGAN(Model):
             from ..data.degradations import RealESRGANDegradation
 
             self.degrade = RealESRGANDegradation(scale=self.scale)
+            # the pipeline's own random draws: seeded from the run's RNG, saved with the training state
+            self.degrade_rng = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
 
     def training_step(self, batch: dict[str, Any], ctx: Any) -> dict[str, torch.Tensor]:
         c = self.config
         G, D = self.networks["G"], self.networks["D"]
-        lq, gt = self._pair(batch, ctx)
+        lq, gt, gt_sharp = self._pair(batch, ctx)
         pixel_weight = c.pixel_weight if c.pixel_weight is not None else self._stage(1.0, 0.01)
         losses: dict[str, torch.Tensor] = {}
         gan = c.stage == "gan"
@@ -716,10 +718,11 @@ class ESRGAN(Model):
         self.optimizers["G"].zero_grad()
         with ctx.autocast():
             output = G(lq)
-            losses["l_g_pix"] = F.l1_loss(output.float(), gt.float()) * pixel_weight
+            # Real-ESRGAN compares pixels and features with the sharpened GT, and keeps the plain GT for D
+            losses["l_g_pix"] = F.l1_loss(output.float(), gt_sharp.float()) * pixel_weight
             total = losses["l_g_pix"]
             if gan:
-                losses["l_g_percep"] = self.perceptual(output, gt)
+                losses["l_g_percep"] = self.perceptual(output, gt_sharp)
                 real_pred = D(gt).detach()
                 fake_pred = D(output)
                 if c.relativistic:
@@ -766,10 +769,22 @@ class ESRGAN(Model):
             "out_d_fake": fake_pred.detach().float().mean(),
         }
 
-    def _pair(self, batch: dict[str, Any], ctx: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.config.degradation == "realesrgan" and "lq" not in batch:
-            return self.degrade.from_batch(batch, ctx)
-        return ctx.to_device(batch["lq"]), ctx.to_device(batch["gt"])
+    def _pair(self, batch: dict[str, Any], ctx: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(lq, gt, gt for the pixel and perceptual losses): the bicubic pairs of the dataset, or the
+        Real-ESRGAN degradation of the GT made here, on the device (with the USM-sharpened GT)."""
+        if self.config.degradation != "realesrgan":
+            gt = ctx.to_device(batch["gt"])
+            return ctx.to_device(batch["lq"]), gt, gt
+        kernels = (ctx.to_device(batch[k]) for k in ("kernel1", "kernel2", "sinc_kernel"))
+        lq, gt, gt_usm = self.degrade(ctx.to_device(batch["gt"]), *kernels, generator=self.degrade_rng)
+        return lq.contiguous(), gt, gt_usm
+
+    def training_state(self) -> dict[str, Any]:
+        return {"degrade_rng": self.degrade_rng.get_state()} if hasattr(self, "degrade_rng") else {}
+
+    def load_training_state(self, state: dict[str, Any]) -> None:
+        if "degrade_rng" in state:
+            self.degrade_rng.set_state(state["degrade_rng"])
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -830,25 +845,3 @@ def cosine_restarts(periods: tuple[int, ...], base_lr: float, eta_min: float):
         return 1.0
 
     return factor
-
-
-def interpolate_networks(a: StateDict, b: StateDict, alpha: float) -> StateDict:
-    """Network interpolation: (1 - alpha) * a + alpha * b for every tensor (the key sets must match)."""
-    if a.keys() != b.keys():
-        missing = sorted(set(a) ^ set(b))[:3]
-        raise I2IError(
-            f"the two networks have different keys (e.g. {', '.join(missing)}); interpolate the same architecture"
-        )
-    out = {}
-    for key, value in a.items():
-        other = b[key]
-        if value.shape != other.shape:
-            raise I2IError(
-                f"'{key}' has shape {tuple(value.shape)} in one network and {tuple(other.shape)} in the other"
-            )
-        out[key] = (
-            ((1 - alpha) * value.double() + alpha * other.double()).to(value.dtype)
-            if value.is_floating_point()
-            else value
-        )
-    return out
