@@ -145,7 +145,39 @@ def cases(quick: bool) -> list[tuple[str, str, Callable[[], dict]]]:
                 lambda b=batch, n=reps: train_step_case("cyclegan", "auto", b, 256, n, reference=False),
             ),
         ]
+    # ESRGAN: Real-ESRGAN x4plus (RRDBNet nb 23, 36 MFLOP per input pixel) and realesr-animevideov3 (SRVGG);
+    # random weights of the same architecture run at the same speed as the real ones.
+    archs = {"x4plus": {}, "animevideov3": {"arch": "srvgg", "num_conv": 16, "upscale": 4}}
+    for label, settings in archs.items():
+        for size in (64, 256) if label == "animevideov3" else (64,):
+            case = f"esrgan {label} upscale {size}x{size} -> {size * 4}x{size * 4}"
+            found += [
+                (case, ref, lambda s=size, o=settings: sr_case(o, "fp32", s, r, reference=True)),
+                (case, "fp32", lambda s=size, o=settings: sr_case(o, "fp32", s, r)),
+                (case, auto, lambda s=size, o=settings: sr_case(o, "auto", s, r)),
+            ]
     return found
+
+
+def sr_case(settings: dict, precision: str, size: int, repeats: int, reference: bool = False) -> dict:
+    """Megapixels per second (output) of an ESRGAN generator: through `translate_images` (i2i's path) or
+    the bare network in fp32 NCHW (the reference's path)."""
+    model = i2i.load("esrgan", device="cpu", precision=precision, **settings)
+    if reference:
+        net = model.networks["G"].eval()
+        x = torch.rand(1, 3, size, size)
+
+        def run():
+            with torch.no_grad():
+                net(x)
+
+        result = timed(run, repeats, warmup=1)
+    else:
+        images = _images(1, size)
+        result = timed(lambda: model.translate_images(images), repeats, warmup=1)
+    result["output_megapixels_per_s"] = (size * model.scale) ** 2 / 1e6 / result["median_s"]
+    result["input_megapixels_per_s"] = size**2 / 1e6 / result["median_s"]
+    return result
 
 
 def write_markdown(path: Path, results: list[dict], machine: dict, begin=MARK_BEGIN, end=MARK_END) -> None:
@@ -160,6 +192,8 @@ def write_markdown(path: Path, results: list[dict], machine: dict, begin=MARK_BE
     ]
     for r in results:
         throughput = f"{r['images_per_s']:.2f} images/s" if "images_per_s" in r else ""
+        if "output_megapixels_per_s" in r:
+            throughput = f"{r['output_megapixels_per_s']:.3f} output MP/s"
         lines.append(
             f"| {r['case']} | {r['precision']} | {r['median_s'] * 1000:.0f} ms ({r['min_s'] * 1000:.0f}) | {throughput} |"
         )
@@ -205,6 +239,8 @@ def main() -> None:
         result = {"case": case, "precision": precision, **run()}
         results.append(result)
         extra = f", {result['images_per_s']:.2f} images/s" if "images_per_s" in result else ""
+        if "output_megapixels_per_s" in result:
+            extra = f", {result['output_megapixels_per_s']:.3f} output MP/s"
         print(f"{case:45s} {precision:28s} {result['median_s'] * 1000:8.1f} ms{extra}", flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2))

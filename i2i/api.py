@@ -206,7 +206,9 @@ def _options_beside(path: Path) -> dict[str, str]:
     return options
 
 
-def interpolate(weights_a: str | Path, weights_b: str | Path, alpha: float, *, model: str | None = None) -> Model:
+def interpolate(
+    weights_a: str | Path, weights_b: str | Path, alpha: float, *, model: str | None = None
+) -> Model:
     """Network interpolation: a model whose every weight is (1 - alpha) * A + alpha * B (ESRGAN's
     `net_interp.py`; alpha 0 is A, 1 is B). A and B must be the same model with the same architecture."""
     a = load(model, weights_a, device="cpu", precision="fp32")
@@ -215,7 +217,9 @@ def interpolate(weights_a: str | Path, weights_b: str | Path, alpha: float, *, m
         raise I2IError(f"cannot interpolate a {a.name} model with a {b.name} model")
     shared = sorted(a.loaded & b.loaded)
     if not shared:
-        raise I2IError(f"{weights_a} and {weights_b} share no network ({sorted(a.loaded)} vs {sorted(b.loaded)})")
+        raise I2IError(
+            f"{weights_a} and {weights_b} share no network ({sorted(a.loaded)} vs {sorted(b.loaded)})"
+        )
     with torch.no_grad():
         for name in shared:
             merged = interpolate_networks(a.networks[name].state_dict(), b.networks[name].state_dict(), alpha)

