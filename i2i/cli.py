@@ -289,6 +289,120 @@ def translate(
         raise typer.Exit(1)
 
 
+@app.command()
+@friendly_errors
+def upscale(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Image files or folders (recursively).", show_default=False)
+    ],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name.")] = "esrgan",
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights", "-w", help="Checkpoint path or catalogue name (default: the model's default)."
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output folder (mirrors the inputs' sub-folders), or file for one input. "
+            "Default: next to each input as NAME_x4.EXT.",
+        ),
+    ] = None,
+    outscale: Annotated[
+        float | None,
+        typer.Option(
+            "--outscale",
+            help="Output size / input size, any factor (Lanczos resize). Default: the model's scale.",
+        ),
+    ] = None,
+    tile: Annotated[
+        int | None,
+        typer.Option("--tile", help="Tile side in input pixels; 0: whole image. Default: from free memory."),
+    ] = None,
+    tile_pad: Annotated[
+        int, typer.Option("--tile-pad", help="Context around each tile, in input pixels.")
+    ] = 10,
+    pre_pad: Annotated[
+        int, typer.Option("--pre-pad", help="Reflect-pad the right and bottom edges by this much first.")
+    ] = 0,
+    tile_mode: Annotated[
+        str,
+        typer.Option(
+            "--tile-mode",
+            help="blend (overlapping tiles blended, no seams) or reference (Real-ESRGAN's tiles).",
+        ),
+    ] = "blend",
+    alpha_upsampler: Annotated[
+        str,
+        typer.Option("--alpha-upsampler", help="model (alpha through the network) or resize (bilinear)."),
+    ] = "model",
+    fmt: Annotated[str, typer.Option("--format", help="same, png, jpeg, webp, tiff or bmp.")] = "same",
+    device: Annotated[str, typer.Option("--device")] = "auto",
+    precision: Annotated[str, _precision_option()] = "auto",
+    no_provenance: Annotated[
+        bool, typer.Option("--no-provenance", help="Do not tag outputs with model/weights.")
+    ] = False,
+    max_pixels: Annotated[int | None, typer.Option("--max-pixels", help="Refuse larger images.")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
+) -> None:
+    """Upscale images or folders with a super-resolution model, tile by tile (any image size).
+
+    Alpha, greyscale, 16-bit and EXIF orientation are kept; outputs never overwrite an input.
+
+    Examples:
+    `i2i upscale photo.jpg` (writes photo_x4.jpg beside it)
+    `i2i upscale photos/ -o large/ --outscale 2`
+    `i2i upscale scan.png -o scan-big.png --weights realesr-animevideov3 --tile 256 --device cpu`
+    """
+    from . import imageio, registry, tiling
+    from .api import load
+    from .upscale import UpscaleOptions, default_outscale, plan_outputs, run_upscale
+
+    registry.entry(model)  # an unknown name fails before any file is touched
+    if tile_mode not in tiling.MODES:
+        raise UsageError(f"--tile-mode must be {' or '.join(tiling.MODES)}, not '{tile_mode}'")
+    if alpha_upsampler not in tiling.ALPHA_UPSAMPLERS:
+        raise UsageError(
+            f"--alpha-upsampler must be {' or '.join(tiling.ALPHA_UPSAMPLERS)}, not '{alpha_upsampler}'"
+        )
+    if outscale is not None and not outscale > 0:
+        raise UsageError(f"--outscale must be above 0, not {outscale:g}")
+    if min(tile or 0, tile_pad, pre_pad) < 0:
+        raise UsageError("--tile, --tile-pad and --pre-pad must not be negative")
+    fmt_name = None if fmt == "same" else imageio.normalise_format(fmt)
+    files = imageio.find_images(inputs)
+    if not files:
+        raise I2IError(f"no images found in {', '.join(map(str, inputs))}")
+    loaded = load(model, weights or _default_weights(model), device=device, precision=precision)
+    options = UpscaleOptions(
+        outscale=outscale,
+        alpha_upsampler=alpha_upsampler,
+        tile=tile,
+        tile_pad=tile_pad,
+        pre_pad=pre_pad,
+        mode=tile_mode,
+    )
+    factor = outscale if outscale is not None else default_outscale(loaded)
+    jobs, earlier = plan_outputs(inputs, files, output, factor, fmt_name)
+    if earlier:
+        err.print(f"note: left out {len(earlier)} earlier output(s) of this command, e.g. {earlier[0]}")
+    failures = run_upscale(
+        loaded,
+        jobs,
+        options=options,
+        fmt=fmt_name,
+        provenance=not no_provenance,
+        max_pixels=max_pixels,
+        console=err,
+        progress=not no_progress,
+    )
+    if failures:
+        raise typer.Exit(1)
+
+
 def _default_weights(model: str | None) -> str:
     from .catalogue import default_weights
 

@@ -56,6 +56,8 @@ _ORIENTATION = 0x0112
 _IMAGE_DESCRIPTION = 0x010E
 _SOFTWARE = 0x0131
 _PROVENANCE_KEY = "i2i"
+_DEEP_FORMATS = ("png", "tiff")  # the formats that keep 16 bits
+_PNG_BAND_ROWS = 256
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 _DECODE_ERRORS = (
@@ -480,11 +482,36 @@ def write_image(
     given, is stored as JSON: a PNG "i2i" text chunk, or EXIF ImageDescription (with Software = made_by) in
     JPEG, WebP and TIFF. `quality` applies to JPEG and WebP.
     """
+    fmt = normalise_format(format) if format is not None else format_from_suffix(path)
+    bits = image.bit_depth if fmt in _DEEP_FORMATS else 8
+    array = to_array(replace(image, bit_depth=bits))
+    return write_array(path, array, format=fmt, provenance=provenance, quality=quality)
+
+
+def write_array(
+    path: str | os.PathLike,
+    array: np.ndarray,
+    *,
+    format: str | None = None,
+    provenance: dict[str, str] | None = None,
+    quality: int = 95,
+) -> Path:
+    """Write a uint8/uint16 H x W or H x W x C array atomically (as `write_image`); returns the path.
+
+    Channels: 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA (alpha last). uint16 stays 16-bit in PNG and TIFF and
+    is rounded to 8 bits for JPEG, WebP and BMP. `format`, `provenance`, `quality`: see `write_image`.
+    """
     path = Path(path)
     fmt = normalise_format(format) if format is not None else format_from_suffix(path)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4) or array.dtype not in (np.uint8, np.uint16):
+        raise ValueError(
+            f"expected a uint8/uint16 H x W or H x W x 1-4 array, got {array.dtype} {array.shape}"
+        )
     try:
         with atomic_path(path) as tmp:
-            _WRITERS[fmt](tmp, image, provenance, quality)
+            _WRITERS[fmt](tmp, array, provenance, quality)
     except OSError as exc:
         raise I2IError(f"{path}: cannot write the image ({exc.strerror or exc})") from None
     return path
@@ -494,8 +521,17 @@ def _provenance_json(provenance: dict[str, str]) -> str:
     return json.dumps(provenance, ensure_ascii=True)
 
 
-def _pil8(image: ImageData, *, keep_alpha: bool) -> Image.Image:
-    return to_pil(replace(image, bit_depth=8, alpha=image.alpha if keep_alpha else None))
+def _pil(array: np.ndarray) -> Image.Image:
+    """An 8-bit H x W x C array as a Pillow image: L, LA, RGB or RGBA."""
+    return Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+
+
+def _pil8(array: np.ndarray, *, keep_alpha: bool) -> Image.Image:
+    if array.dtype == np.uint16:
+        array = np.rint(array / np.float32(257)).astype(np.uint8)
+    if not keep_alpha and array.shape[2] in (2, 4):
+        array = array[..., :-1]
+    return _pil(array)
 
 
 def _exif(provenance: dict[str, str] | None) -> dict[str, Image.Exif]:
@@ -517,15 +553,16 @@ def _png_text(provenance: dict[str, str] | None) -> dict[str, str]:
     return text
 
 
-def _write_png(tmp: Path, image: ImageData, provenance: dict[str, str] | None, quality: int) -> None:
+def _write_png(tmp: Path, array: np.ndarray, provenance: dict[str, str] | None, quality: int) -> None:
     text = _png_text(provenance)
-    if image.bit_depth == 16:
-        tmp.write_bytes(_encode_png16(to_array(image), text))
+    if array.dtype == np.uint16:
+        tmp.write_bytes(_encode_png16(array, text))
         return
     info = PngInfo()
     for key, value in text.items():
         info.add_text(key, value)
-    to_pil(image).save(tmp, format="PNG", pnginfo=info)
+    # zlib level 3: a 9600x7200 PNG is written in 7 s instead of 27 s (level 6) for 11 % more bytes
+    _pil(array).save(tmp, format="PNG", pnginfo=info, compress_level=3)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -537,36 +574,43 @@ def _encode_png16(array: np.ndarray, text: dict[str, str]) -> bytes:
     height, width = array.shape[:2]
     channels = array.shape[2] if array.ndim == 3 else 1
     colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    rows = np.ascontiguousarray(array, dtype=">u2").view(np.uint8).reshape(height, -1)
-    scanlines = np.pad(rows, ((0, 0), (1, 0)))  # filter type 0 (None) in front of every row
+    # Compressed in bands of rows, so that no full-size copy of the pixels is made.
+    deflate = zlib.compressobj(3)  # as for 8-bit PNGs: much faster on large images, slightly bigger
+    parts = []
+    for top in range(0, height, _PNG_BAND_ROWS):
+        rows = np.ascontiguousarray(array[top : top + _PNG_BAND_ROWS], dtype=">u2").view(np.uint8)
+        scanlines = np.pad(rows.reshape(len(rows), -1), ((0, 0), (1, 0)))  # filter type 0 (None) per row
+        parts.append(deflate.compress(scanlines.tobytes()))
+    parts.append(deflate.flush())
     chunks = [_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0))]
     chunks += [
         _png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1", "replace"))
         for key, value in text.items()
     ]
-    chunks += [_png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)), _png_chunk(b"IEND", b"")]
+    chunks += [_png_chunk(b"IDAT", b"".join(parts)), _png_chunk(b"IEND", b"")]
     return _PNG_SIGNATURE + b"".join(chunks)
 
 
-def _write_jpeg(tmp: Path, image: ImageData, provenance: dict[str, str] | None, quality: int) -> None:
-    _pil8(image, keep_alpha=False).save(tmp, format="JPEG", quality=quality, **_exif(provenance))
+def _write_jpeg(tmp: Path, array: np.ndarray, provenance: dict[str, str] | None, quality: int) -> None:
+    _pil8(array, keep_alpha=False).save(tmp, format="JPEG", quality=quality, **_exif(provenance))
 
 
-def _write_webp(tmp: Path, image: ImageData, provenance: dict[str, str] | None, quality: int) -> None:
-    _pil8(image, keep_alpha=True).save(tmp, format="WEBP", quality=quality, **_exif(provenance))
+def _write_webp(tmp: Path, array: np.ndarray, provenance: dict[str, str] | None, quality: int) -> None:
+    _pil8(array, keep_alpha=True).save(tmp, format="WEBP", quality=quality, **_exif(provenance))
 
 
-def _write_bmp(tmp: Path, image: ImageData, provenance: dict[str, str] | None, quality: int) -> None:
-    _pil8(image, keep_alpha=False).save(tmp, format="BMP")
+def _write_bmp(tmp: Path, array: np.ndarray, provenance: dict[str, str] | None, quality: int) -> None:
+    _pil8(array, keep_alpha=False).save(tmp, format="BMP")
 
 
-def _write_tiff(tmp: Path, image: ImageData, provenance: dict[str, str] | None, quality: int) -> None:
+def _write_tiff(tmp: Path, array: np.ndarray, provenance: dict[str, str] | None, quality: int) -> None:
     made_by = (provenance or {}).get("made_by")
+    channels = array.shape[2]
     tifffile.imwrite(
         tmp,
-        to_array(image),
-        photometric="minisblack" if image.is_grey else "rgb",
-        extrasamples=("unassalpha",) if image.alpha is not None else None,
+        array[..., 0] if channels == 1 else array,
+        photometric="minisblack" if channels <= 2 else "rgb",
+        extrasamples=("unassalpha",) if channels in (2, 4) else None,
         compression="zlib",
         metadata=None,
         description=_provenance_json(provenance) if provenance is not None else None,
@@ -574,7 +618,7 @@ def _write_tiff(tmp: Path, image: ImageData, provenance: dict[str, str] | None, 
     )
 
 
-_WRITERS: dict[str, Callable[[Path, ImageData, dict[str, str] | None, int], None]] = {
+_WRITERS: dict[str, Callable[[Path, np.ndarray, dict[str, str] | None, int], None]] = {
     "png": _write_png,
     "jpeg": _write_jpeg,
     "webp": _write_webp,

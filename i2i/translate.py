@@ -24,7 +24,8 @@ def provenance_tag(model: Model) -> dict[str, str]:
     return tag
 
 
-def _named(path: Path, exc: Exception) -> str:
+def named_error(path: Path, exc: Exception) -> str:
+    """The first line of `exc`, prefixed by `path` unless it already names it."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text if str(path) in text else f"{path}: {text}"
 
@@ -96,7 +97,7 @@ def run_translation(
                 try:
                     decoded.append((path, target, imageio.read_image(path, max_pixels=max_pixels)))
                 except I2IError as exc:
-                    fail(path, _named(path, exc))
+                    fail(path, named_error(path, exc))
             _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, fail)
             bar.advance(task, len(chunk))
     elapsed = time.perf_counter() - start
@@ -121,10 +122,10 @@ def _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, fail)
             for item in decoded:
                 _translate_and_write(model, [item], fmt, tag, 1, conditions, fail)
             return
-        fail(decoded[0][0], _named(decoded[0][0], exc))
+        fail(decoded[0][0], named_error(decoded[0][0], exc))
         return
     for (path, target, _), result in zip(decoded, results, strict=True):
         try:
             imageio.write_image(target, result, format=fmt, provenance=tag)
         except (I2IError, OSError) as exc:
-            fail(path, _named(target, exc))
+            fail(path, named_error(target, exc))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -643,6 +644,14 @@ class ESRGAN(Model):
         G = self.networks[self.required_networks({})[0]]
         G.eval()
         return G(x)
+
+    def translate_images(self, images: Sequence[Any], *, batch_size: int = 1, **conditions: Any) -> list[Any]:
+        """Upscaled tile by tile (`i2i.tiling`: tiles sized to free memory, blended seams, alpha through
+        the network), so any image size fits; `batch_size` is ignored: one tile runs at a time."""
+        from ..tiling import upscale_image
+
+        self.check_conditions(conditions)
+        return [upscale_image(self, image) for image in images]
 
     # --------------------------------------------------------------------------------- training
 
