@@ -372,7 +372,9 @@ def _summarise(exc: Exception) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def interpolate_networks(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+def interpolate_networks(
+    a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], alpha: float
+) -> dict[str, torch.Tensor]:
     """Network interpolation: (1 - alpha) * a + alpha * b for every tensor (the key sets must match)."""
     if a.keys() != b.keys():
         missing = sorted(set(a) ^ set(b))[:3]
