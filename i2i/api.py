@@ -207,12 +207,18 @@ def _options_beside(path: Path) -> dict[str, str]:
 
 
 def interpolate(
-    weights_a: str | Path, weights_b: str | Path, alpha: float, *, model: str | None = None
+    weights_a: str | Path,
+    weights_b: str | Path,
+    alpha: float,
+    *,
+    model: str | None = None,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
 ) -> Model:
     """Network interpolation: a model whose every weight is (1 - alpha) * A + alpha * B (ESRGAN's
     `net_interp.py`; alpha 0 is A, 1 is B). A and B must be the same model with the same architecture."""
-    a = load(model, weights_a, device="cpu", precision="fp32")
-    b = load(model or a.name, weights_b, device="cpu", precision="fp32")
+    a = load(model, weights_a, device=device, precision=precision)
+    b = load(model or a.name, weights_b, device=device, precision=precision)
     if a.name != b.name:
         raise I2IError(f"cannot interpolate a {a.name} model with a {b.name} model")
     shared = sorted(a.loaded & b.loaded)

@@ -159,6 +159,19 @@ def train(
     workers: Annotated[int, typer.Option("--workers", help="Data loading processes.")] = 2,
     keep_checkpoints: Annotated[int, typer.Option("--keep-checkpoints")] = 3,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    stage: Annotated[
+        str | None, typer.Option("--stage", help="For models with stages (esrgan: psnr, then gan).")
+    ] = None,
+    degradation: Annotated[
+        str | None,
+        typer.Option("--degradation", help="esrgan: bicubic (default) or realesrgan (second-order)."),
+    ] = None,
+    vgg19_weights: Annotated[
+        str | None,
+        typer.Option(
+            "--vgg19-weights", help="ImageNet VGG19 weights for perceptual losses (never downloaded)."
+        ),
+    ] = None,
 ) -> None:
     """Train a model; the run folder ends with `model.safetensors`.
 
@@ -166,6 +179,7 @@ def train(
     `i2i train pix2pix --data datasets/facades --steps 2000 --batch-size 4 --run-dir runs/facades`
     `i2i train cyclegan --data horse2zebra --run-dir runs/h2z` (downloads the dataset on first use)
     `i2i train --run-dir runs/facades --resume --steps 4000`
+    `i2i train esrgan --data DIV2K_train_HR --stage gan --weights runs/psnr/model.safetensors --vgg19-weights vgg19-dcbb9e9d.pth`
     `torchrun --nproc_per_node=2 -m i2i train pix2pix --data DIR --device cpu`
     """
     from .config import parse_assignments
@@ -190,7 +204,10 @@ def train(
         keep_checkpoints=keep_checkpoints,
         progress=not no_progress,
     )
-    run_training(model, options, parse_assignments(set_))
+    overrides = parse_assignments(set_)
+    shortcuts = {"stage": stage, "degradation": degradation, "vgg19_weights": vgg19_weights}
+    overrides |= {key: value for key, value in shortcuts.items() if value is not None}
+    run_training(model, options, overrides)
 
 
 # ------------------------------------------------------------------------------------------- translate
@@ -346,6 +363,19 @@ def upscale(
         bool, typer.Option("--no-provenance", help="Do not tag outputs with model/weights.")
     ] = False,
     max_pixels: Annotated[int | None, typer.Option("--max-pixels", help="Refuse larger images.")] = None,
+    denoise_strength: Annotated[
+        float | None,
+        typer.Option(
+            "--denoise-strength",
+            help="0..1, for weights with a weak-denoise twin (realesr-general-x4v3): blends the two networks.",
+        ),
+    ] = None,
+    denoise_twin: Annotated[
+        str | None,
+        typer.Option(
+            "--denoise-twin", help="The weak-denoise weights to blend with (default: from the catalogue)."
+        ),
+    ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress")] = False,
 ) -> None:
     """Upscale images or folders with a super-resolution model, tile by tile (any image size).
@@ -376,7 +406,11 @@ def upscale(
     files = imageio.find_images(inputs)
     if not files:
         raise I2IError(f"no images found in {', '.join(map(str, inputs))}")
-    loaded = load(model, weights or _default_weights(model), device=device, precision=precision)
+    chosen = weights or _default_weights(model)
+    if denoise_strength is None:
+        loaded = load(model, chosen, device=device, precision=precision)
+    else:
+        loaded = _denoise_blend(model, chosen, denoise_twin, denoise_strength, device, precision)
     options = UpscaleOptions(
         outscale=outscale,
         alpha_upsampler=alpha_upsampler,
@@ -401,6 +435,22 @@ def upscale(
     )
     if failures:
         raise typer.Exit(1)
+
+
+def _denoise_blend(model: str, weights: str, twin: str | None, strength: float, device: str, precision: str):
+    """Real-ESRGAN's `-dn`: strength x weights + (1 - strength) x their weak-denoise twin (weight blending)."""
+    from .api import interpolate
+    from .catalogue import weights_entries
+
+    if not 0.0 <= strength <= 1.0:
+        raise UsageError(f"--denoise-strength must be between 0 and 1, not {strength:g}")
+    twin = twin or weights_entries().get(weights, {}).get("denoise_twin")
+    if twin is None:
+        raise UsageError(
+            "--denoise-strength needs weights with a weak-denoise twin, e.g. --weights realesr-general-x4v3-pth, "
+            f"or --denoise-twin PATH; '{weights}' has none"
+        )
+    return interpolate(twin, weights, strength, model=model, device=device, precision=precision)
 
 
 def _default_weights(model: str | None) -> str:
@@ -694,6 +744,64 @@ def eval_unpaired(
             f"(input itself: L1 {r['identity_l1']:.4f}, PSNR {r['identity_psnr_db']:.2f} dB)",
             highlight=False,
         )
+
+
+@eval_app.command("sr")
+@friendly_errors
+def eval_sr(
+    hr_dir: Annotated[Path, typer.Argument(help="Folder of high-resolution images (the ground truth).")],
+    weights: Annotated[
+        str | None, typer.Option("--weights", "-w", help="Checkpoint path or catalogue name.")
+    ] = None,
+    model: Annotated[str, typer.Option("--model", "-m")] = "esrgan",
+    crop_border: Annotated[int | None, typer.Option("--crop-border", help="Default: the scale.")] = None,
+    device: Annotated[str, typer.Option("--device")] = "auto",
+    precision: Annotated[str, _precision_option()] = "auto",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """PSNR/SSIM (Y channel and RGB) of a super-resolution model on HR images downscaled with MATLAB bicubic,
+    next to plain bicubic upscaling.
+
+    Example: `i2i eval sr --model esrgan --weights realesrgan-x4plus datasets/Set5/`
+    """
+    from .api import load
+    from .evaluate import evaluate_sr
+
+    loaded = load(model, weights or _default_weights(model), device=device, precision=precision)
+    report = evaluate_sr(loaded, hr_dir, crop_border=crop_border)
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    b = report["bicubic"]
+    out.print(
+        f"{report['images']} images, x{report['scale']}, crop {report['crop_border']}: "
+        f"PSNR Y {report['psnr_y']:.2f} dB, SSIM Y {report['ssim_y']:.4f}, "
+        f"PSNR RGB {report['psnr_rgb']:.2f} dB, SSIM RGB {report['ssim_rgb']:.4f} "
+        f"(bicubic: {b['psnr_y']:.2f} / {b['ssim_y']:.4f} / {b['psnr_rgb']:.2f} / {b['ssim_rgb']:.4f})",
+        highlight=False,
+    )
+
+
+@weights_app.command("interp")
+@friendly_errors
+def weights_interp(
+    weights_a: Annotated[str, typer.Argument(help="Weights A (alpha 0): a path or catalogue name.")],
+    weights_b: Annotated[str, typer.Argument(help="Weights B (alpha 1).")],
+    destination: Annotated[Path, typer.Argument(help="i2i checkpoint to write (.safetensors).")],
+    alpha: Annotated[float, typer.Option("--alpha", help="(1 - alpha) x A + alpha x B.")] = 0.8,
+    model: Annotated[str | None, typer.Option("--model", "-m")] = None,
+) -> None:
+    """Network interpolation of two weights of the same architecture (ESRGAN's net_interp.py).
+
+    Example: `i2i weights interp RRDB_PSNR_x4.pth RRDB_ESRGAN_x4.pth interp_08.safetensors --alpha 0.8`
+    """
+    from .api import interpolate
+
+    if destination.suffix != ".safetensors":
+        raise UsageError(f"{destination}: the output must be a .safetensors file")
+    merged = interpolate(weights_a, weights_b, alpha, model=model)
+    merged.save(destination)
+    out.print(f"wrote {destination}: {merged.weights_name}", highlight=False)
 
 
 # ------------------------------------------------------------------------------------------------ demo

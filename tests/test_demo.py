@@ -34,3 +34,6 @@ def test_demo_runs_offline_and_translates_well(tmp_path):
     for direction in ("AtoB", "BtoA"):
         assert len(list((tmp_path / "cyclegan" / direction).glob("*.png"))) == 4
         assert (tmp_path / f"cyclegan_{direction}_side_by_side.png").exists()
+    upscaled = sorted((tmp_path / "esrgan").glob("*_x4.png"))
+    assert len(upscaled) == 3 and imageio.read_image(upscaled[0]).size == (384, 384)
+    assert imageio.read_provenance(upscaled[0])["weights"] == "realesrgan-x4plus"
