@@ -18,6 +18,8 @@ from .model import Model, StateDict, interpolate_networks
 # `--model` of the reference's train_opt.txt -> i2i model names
 _REFERENCE_MODELS = {"pix2pix": "pix2pix", "cycle_gan": "cyclegan"}
 _ROLE = re.compile(r"(?:^|_)net_(?P<role>[A-Za-z0-9_]+)$")
+# StarGAN's `200000-G.ckpt` / `200000-D.ckpt`
+_ITER_FILE = re.compile(r"^(?P<iter>\d+)-(?P<role>[A-Za-z0-9_]+)$")
 
 
 def list_models() -> list[dict[str, Any]]:
@@ -157,7 +159,7 @@ def _detect_model(states: dict[str, StateDict], path: Path) -> type[Model]:
 
 
 def _role(path: Path) -> str:
-    match = _ROLE.search(path.stem)
+    match = _ROLE.search(path.stem) or _ITER_FILE.match(path.stem)
     return match["role"] if match else ""
 
 
@@ -182,10 +184,14 @@ def _read_run_folder(folder: Path) -> tuple[dict[str, StateDict], dict[str, str]
             head = f.name.split("_net_")[0]
             if head.isdigit():
                 by_epoch.setdefault(int(head), []).append(f)
+        for f in folder.glob("*-*.ckpt"):
+            if match := _ITER_FILE.match(f.stem):
+                by_epoch.setdefault(int(match["iter"]), []).append(f)
         files = sorted(by_epoch[max(by_epoch)]) if by_epoch else []
     if not files:
         raise I2IError(
-            f"{folder}: no reference checkpoints (latest_net_G.pth, <epoch>_net_G.pth, ...) in this folder"
+            f"{folder}: no reference checkpoints (latest_net_G.pth, <epoch>_net_G.pth, <iter>-G.ckpt, ...) "
+            "in this folder"
         )
     states = {}
     for f in files:

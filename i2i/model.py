@@ -337,7 +337,9 @@ def drop_legacy_instance_norm(net: nn.Module, state: dict[str, torch.Tensor]) ->
     for key, value in state.items():
         path, _, leaf = key.rpartition(".")
         module = modules.get(path)
-        stale = leaf == "num_batches_tracked" or getattr(module, leaf, None) is None
+        stale = getattr(module, leaf, None) is None or (
+            leaf == "num_batches_tracked" and not module.track_running_stats
+        )
         if isinstance(module, nn.InstanceNorm2d) and leaf in _LEGACY_NORM_BUFFERS and stale:
             continue
         kept[key] = value
