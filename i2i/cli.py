@@ -248,6 +248,33 @@ def translate(
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for stochastic models/modes.")] = None,
+    target_domain: Annotated[
+        str | None,
+        typer.Option("--target-domain", "-t", help="Multi-domain models: the domain to translate into."),
+    ] = None,
+    reference: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--reference", "-r", help="stargan-v2: style reference image(s) (repeatable; one style each)."
+        ),
+    ] = None,
+    psi: Annotated[
+        float | None,
+        typer.Option("--psi", help="stargan-v2: truncation towards the domain's mean style (0..1)."),
+    ] = None,
+    num_styles: Annotated[
+        int, typer.Option("--num-styles", help="stargan-v2: latent styles per input (NAME_s0, NAME_s1, ...).")
+    ] = 1,
+    grid: Annotated[
+        bool,
+        typer.Option(
+            "--grid", help="stargan-v2: also write OUTPUT/grid.png (a row per source, a column per style)."
+        ),
+    ] = False,
+    attrs: Annotated[
+        str | None,
+        typer.Option("--attrs", help="stargan: attributes to set, e.g. Blond_Hair,Male (the others off)."),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="same, png, jpeg, webp, tiff or bmp.")] = "same",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 1,
     device: Annotated[str, typer.Option("--device")] = "auto",
@@ -266,6 +293,10 @@ def translate(
     Examples:
     `i2i translate --model pix2pix --weights latest_net_G.pth photos/ out/`
     `i2i translate --weights runs/facades/model.safetensors label.png result.png`
+    `i2i translate --model cyclegan --weights zebra2horse.pth --direction BtoA zebras/ out/`
+    `i2i translate --model stargan-v2 --weights afhq.ckpt --target-domain dog --seed 7 --num-styles 4 --psi 0.7 --grid in/ out/`
+    `i2i translate --model stargan-v2 --weights W --target-domain dog --reference ref.png in/ out/`
+    `i2i translate --model stargan --weights 200000-G.ckpt --attrs Blond_Hair,Male faces/ out/`
     """
     from . import imageio, registry
     from .api import load
@@ -275,9 +306,13 @@ def translate(
     if model is not None:
         registry.entry(model)  # an unknown name fails before any file is touched
     inputs, destination = _split_paths(paths, output)
-    conditions = {
-        k: v for k, v in {"direction": direction, "mode": mode, "seed": seed}.items() if v is not None
-    }
+    given = {"direction": direction, "mode": mode, "seed": seed, "target_domain": target_domain, "psi": psi,
+             "attrs": attrs}  # fmt: skip
+    conditions = {k: v for k, v in given.items() if v is not None}
+    references = list(reference or [])
+    styled = num_styles > 1 or len(references) > 1 or grid
+    if len(references) == 1 and not styled:
+        conditions["reference"] = references[0]
     fmt = None if fmt == "same" else imageio.normalise_format(fmt)
     files = imageio.find_images(inputs)
     if not files:
@@ -289,6 +324,31 @@ def translate(
         precision=precision,
         **parse_assignments(set_),
     )
+    if styled:
+        from .translate import run_styles
+
+        if not hasattr(loaded, "translate_styles"):
+            raise UsageError(
+                f"--num-styles, several --reference and --grid need a model with styles, not {loaded.name}"
+            )
+        if destination.suffix:
+            raise UsageError("with --num-styles, several --reference or --grid, the output must be a folder")
+        failures = run_styles(
+            loaded,
+            files,
+            destination,
+            num_styles=num_styles,
+            references=references,
+            conditions=conditions,
+            grid=grid,
+            fmt=fmt,
+            provenance=not no_provenance,
+            max_pixels=max_pixels,
+            console=err,
+        )
+        if failures:
+            raise typer.Exit(1)
+        return
     failures = run_translation(
         loaded,
         files,
@@ -537,9 +597,12 @@ def data_synth(
     task: Annotated[
         str,
         typer.Option(
-            "--task", help="paired (labels2shapes, for pix2pix) or unpaired (day2night, for CycleGAN)."
+            "--task",
+            help="paired (labels2shapes, pix2pix), unpaired (day2night, CycleGAN), domains (StarGAN v2), "
+            "attributes (CelebA format, StarGAN) or images (super-resolution).",
         ),
     ] = "paired",
+    domains: Annotated[int, typer.Option("--domains", help="Domains of the `domains` task.")] = 3,
     count: Annotated[
         int, typer.Option("--count", help="Number of images over all splits (per domain if unpaired).")
     ] = 200,
@@ -554,6 +617,7 @@ def data_synth(
     Examples:
     `i2i data synth datasets/shapes --count 400 --size 128`
     `i2i data synth datasets/day2night --task unpaired --count 200`
+    `i2i data synth datasets/palettes --task domains --domains 3 --size 64`
     """
     from .data import synth
 
@@ -565,8 +629,19 @@ def data_synth(
         written = synth.make_unpaired(destination, count=count, size=size, seed=seed)
         what = f"{count} {size}x{size} images per domain"
         layout = "unaligned"
+    elif task == "domains":
+        written = synth.make_domains(destination, count=count, size=size, seed=seed, domains=domains)
+        what, layout = f"{count} {size}x{size} images in {domains} domains", "domains"
+    elif task == "attributes":
+        written = synth.make_attributes(destination, count=count, size=size, seed=seed)
+        what, layout = f"{count} {size}x{size} images with attributes", "attributes"
+    elif task == "images":
+        written = synth.make_images(destination, count=count, size=size, seed=seed)
+        what, layout = f"{count} {size}x{size} images", "images"
     else:
-        raise UsageError(f"unknown synthetic task '{task}'; available: paired, unpaired")
+        raise UsageError(
+            f"unknown synthetic task '{task}'; available: paired, unpaired, domains, attributes, images"
+        )
     out.print(f"wrote {what} to {written} in {time.perf_counter() - t0:.1f}s ({layout} layout)")
 
 

@@ -12,19 +12,6 @@ from .api import load
 from .catalogue import bundled_path
 from .translate import provenance_tag
 
-GUTTER = 4
-
-
-def _side_by_side(rows: list[list[np.ndarray]]) -> np.ndarray:
-    """Rows of equally tall HxWx3 images, joined with white gutters."""
-    joined = []
-    for row in rows:
-        gap = np.ones((row[0].shape[0], GUTTER, 3), np.float32)
-        parts = [p for img in row for p in (img, gap)][:-1]
-        joined.append(np.concatenate(parts, axis=1))
-    gap = np.ones((GUTTER, joined[0].shape[1], 3), np.float32)
-    return np.concatenate([p for r in joined for p in (r, gap)][:-1], axis=0)
-
 
 def pix2pix_demo(out_dir: Path, device: str) -> Iterator[str]:
     model = load("pix2pix", "pix2pix-synth-shapes", device=device)
@@ -41,7 +28,7 @@ def pix2pix_demo(out_dir: Path, device: str) -> Iterator[str]:
         errors.append(float(np.abs(result.pixels - target).mean()))
         baseline.append(float(np.abs(labels - target).mean()))
     grid = out_dir / "pix2pix_side_by_side.png"
-    imageio.write_image(grid, imageio.ImageData(_side_by_side(rows), None, 8), provenance=tag)
+    imageio.write_image(grid, imageio.ImageData(imageio.montage(rows), None, 8), provenance=tag)
     yield (
         f"pix2pix ({model.weights_name}, {model.precision} on {model.device}): {len(samples)} label maps -> "
         f"{out_dir / 'pix2pix'}/; side by side (input | output | target): {grid}"
@@ -65,7 +52,7 @@ def cyclegan_demo(out_dir: Path, device: str) -> Iterator[str]:
             errors.append(float(np.abs(result.pixels - target).mean()))
             baseline.append(float(np.abs(image.pixels - target).mean()))
         grid = out_dir / f"cyclegan_{direction}_side_by_side.png"
-        imageio.write_image(grid, imageio.ImageData(_side_by_side(rows), None, 8), provenance=tag)
+        imageio.write_image(grid, imageio.ImageData(imageio.montage(rows), None, 8), provenance=tag)
         yield f"cyclegan {direction} ({model.weights_name}): {len(files)} images; input | output | truth: {grid}"
         yield f"  mean |output - truth| = {np.mean(errors):.4f} (the input itself: {np.mean(baseline):.4f})"
 
@@ -84,7 +71,7 @@ def esrgan_demo(out_dir: Path, device: str) -> Iterator[str]:
         bicubic = Image.open(path).convert("RGB").resize((w, h), Image.BICUBIC)
         rows.append([np.asarray(bicubic, np.float32) / 255.0, result.pixels])
     grid = out_dir / "esrgan_side_by_side.png"
-    imageio.write_image(grid, imageio.ImageData(_side_by_side(rows), None, 8), provenance=tag)
+    imageio.write_image(grid, imageio.ImageData(imageio.montage(rows), None, 8), provenance=tag)
     yield (
         f"esrgan ({model.weights_name}, {model.precision} on {model.device}): {len(rows)} photos x4 -> "
         f"{out_dir / 'esrgan'}/; bicubic | Real-ESRGAN: {grid}"

@@ -657,3 +657,14 @@ def _tiff_description(path: Path) -> str | None:
 def _pil_provenance_text(path: Path) -> str | None:
     with _open_pil(path) as im:
         return im.info.get(_PROVENANCE_KEY) if im.format == "PNG" else im.getexif().get(_IMAGE_DESCRIPTION)
+
+
+def montage(rows: Sequence[Sequence[np.ndarray]], gutter: int = 4) -> np.ndarray:
+    """Rows of equally tall HxWx3 float images joined into one image, with white gutters between them
+    (sample grids, side-by-side comparisons)."""
+    joined = []
+    for row in rows:
+        gap = np.ones((row[0].shape[0], gutter, 3), np.float32)
+        joined.append(np.concatenate([p for img in row for p in (img, gap)][:-1], axis=1))
+    gap = np.ones((gutter, joined[0].shape[1], 3), np.float32)
+    return np.concatenate([p for r in joined for p in (r, gap)][:-1], axis=0)

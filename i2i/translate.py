@@ -110,6 +110,67 @@ def run_translation(
     return failures
 
 
+def run_styles(
+    model: Model,
+    files: Sequence[tuple[Path, Path]],
+    destination: Path,
+    *,
+    num_styles: int = 1,
+    references: Sequence[Path] = (),
+    conditions: dict[str, Any] | None = None,
+    grid: bool = False,
+    fmt: str | None = None,
+    provenance: bool = True,
+    max_pixels: int | None = None,
+    console: Console | None = None,
+) -> list[tuple[Path, str]]:
+    """Each input in several styles (`model.translate_styles`): `NAME_s0.ext`, `NAME_s1.ext`, ... mirrored
+    under `destination`, and with `grid` one `destination/grid.png`: a row per source (the source, then its
+    styles; with references, a first row showing them). Per-file errors as in `run_translation`."""
+    import numpy as np
+    from PIL import Image
+
+    console = console or Console(stderr=True)
+    conditions = dict(conditions or {})
+    tag = provenance_tag(model) if provenance else None
+    refs = [imageio.read_image(r, max_pixels=max_pixels) for r in references] or None
+    failures: list[tuple[Path, str]] = []
+    rows: list[list[np.ndarray]] = []
+    tile = 256
+
+    def cell(image: Any) -> np.ndarray:
+        pixels = np.repeat(image.pixels, 3, axis=2) if image.pixels.shape[2] == 1 else image.pixels
+        resized = Image.fromarray(imageio.quantize(pixels, 8)).resize((tile, tile), Image.BICUBIC)
+        return np.asarray(resized, np.float32) / 255.0
+
+    for path, rel in files:
+        try:
+            image = imageio.read_image(path, max_pixels=max_pixels)
+            (styles,) = model.translate_styles([image], num_styles=num_styles, reference=refs, **conditions)
+            for k, result in enumerate(styles):
+                target = imageio.output_path(destination, rel.with_name(f"{rel.stem}_s{k}{rel.suffix}"), fmt)
+                imageio.write_image(target, result, format=fmt, provenance=tag)
+            rows.append([cell(image), *(cell(s) for s in styles)])
+        except (I2IError, OSError) as exc:
+            failures.append((path, named_error(path, exc)))
+            console.print(f"[red]error:[/] {failures[-1][1]}", highlight=False, soft_wrap=True)
+    if grid and rows:
+        if refs:
+            rows.insert(0, [np.ones((tile, tile, 3), np.float32), *(cell(r) for r in refs)])
+        width = max(len(r) for r in rows)
+        rows = [r + [np.ones((tile, tile, 3), np.float32)] * (width - len(r)) for r in rows]
+        imageio.write_image(
+            destination / "grid.png", imageio.ImageData(imageio.montage(rows), None, 8), provenance=tag
+        )
+    done = len(files) - len(failures)
+    console.print(
+        f"translated {done} of {len(files)} image(s) into {max(num_styles, len(references))} style(s) in {destination}"
+        + (f"; [red]{len(failures)} failed[/]" if failures else ""),
+        highlight=False,
+    )
+    return failures
+
+
 def _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, fail) -> None:
     if not decoded:
         return

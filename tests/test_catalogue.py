@@ -69,7 +69,7 @@ def _raw() -> dict:
 def test_dataset_entries_are_complete():
     datasets = _raw()["datasets"]
     for name, entry in datasets.items():
-        assert entry["layout"] in {"paired", "unaligned", "single"}, name
+        assert entry["layout"] in {"paired", "unaligned", "single", "domains"}, name
         assert entry["license"] and entry["source"] and entry["root"], name
         assert isinstance(entry["models"], list) and isinstance(entry["non_commercial"], bool), name
         assert not ("sha256" in entry and not SHA256.fullmatch(entry["sha256"])), name

@@ -6,9 +6,11 @@ Paired data comes in two layouts:
 * folders: `ROOT/A/x.jpg` + `ROOT/B/x.jpg`, matched by file name, optionally with phase folders
   (`ROOT/A/train/x.jpg`, the input of upstream `combine_A_and_B.py`) or `ROOT/<phase>/A/x.jpg`.
 
-Unpaired data lives in `ROOT/<phase>A` and `ROOT/<phase>B`. A wrong layout raises one `I2IError` that says
-what was found, what was expected and shows an example tree. `check_layout` lists every problem of a dataset
-at once, without raising, for `i2i data check`.
+Unpaired data lives in `ROOT/<phase>A` and `ROOT/<phase>B`. Multi-domain data (StarGAN v2) has one
+sub-folder per domain, `ROOT/<domain>/x.jpg` or `ROOT/<phase>/<domain>/x.jpg`; the index of a domain is its
+position among the sorted folder names. A wrong layout raises one `I2IError` that says what was found, what
+was expected and shows an example tree. `check_layout` lists every problem of a dataset at once, without
+raising, for `i2i data check`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..errors import I2IError, unknown_name
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"})
 PHASES = ("train", "val", "test")
-LAYOUTS = ("paired", "unaligned", "images")
+LAYOUTS = ("paired", "unaligned", "images", "domains", "attributes")
 #: `check_layout` opens the headers of at most this many images per folder
 HEADER_CHECK_LIMIT = 2000
 _SHOWN = 5
@@ -43,6 +45,14 @@ class PairedFiles:
 
     def __len__(self) -> int:
         return len(self.files) if self.layout == "aligned" else len(self.pairs)
+
+
+@dataclass
+class DomainFiles:
+    """Multi-domain images: the domain names (sorted folder names) and the images of each, by index."""
+
+    names: tuple[str, ...]
+    files: tuple[list[Path], ...]
 
 
 @dataclass
@@ -116,14 +126,34 @@ def find_unaligned(root: Path, phase: str = "train") -> tuple[list[Path], list[P
     return found[0], found[1]
 
 
+def find_domains(root: Path, phase: str = "train") -> DomainFiles:
+    """The domains of a multi-domain dataset: the sub-folders of `root/<phase>` (or of `root` when it has no
+    `<phase>` folder), sorted by name, with their images (recursive). Raises one `I2IError` naming every
+    problem (fewer than two domains, empty domains) with the expected tree.
+    """
+    root = _existing_dir(root)
+    base = root / phase if (root / phase).is_dir() else root
+    folders = _domain_folders(base)
+    problems = [] if len(folders) >= 2 else [_too_few_domains(base, folders)]
+    files = []
+    for folder in folders:
+        images, others = scan(folder)
+        if not images:
+            problems.append(_empty(folder, others))
+        files.append(images)
+    if problems:
+        raise I2IError(f"{'; '.join(problems)}. {_domains_tree(root, phase)}")
+    return DomainFiles(tuple(f.name for f in folders), tuple(files))
+
+
 def check_layout(root: str | Path, layout: str, *, max_checked: int = HEADER_CHECK_LIMIT) -> LayoutReport:
-    """Every problem that would stop training on `root` with `layout` ("paired", "unaligned" or "images"),
-    one message each, plus notes (ignored non-image files, partial checks) and a one-line summary.
+    """Every problem that would stop training on `root` with `layout` ("paired", "unaligned", "images" or
+    "domains"), one message each, plus notes (ignored non-image files, partial checks) and a one-line summary.
 
     Required: `train` data (`train/`, `A/` + `B/` or `train/A` + `train/B` for paired; `trainA/` + `trainB/`
-    for unaligned); `val` and `test` splits are checked when present. Image headers are opened (not decoded)
-    to find unreadable files, for at most `max_checked` images per folder. Raises `UsageError` for an unknown
-    `layout`.
+    for unaligned; at least two non-empty domain folders in `ROOT/` or `ROOT/train/` for domains); `val` and
+    `test` splits are checked when present. Image headers are opened (not decoded) to find unreadable files,
+    for at most `max_checked` images per folder. Raises `UsageError` for an unknown `layout`.
     """
     if layout not in LAYOUTS:
         raise unknown_name("dataset layout", layout, LAYOUTS)
@@ -139,6 +169,13 @@ def check_layout(root: str | Path, layout: str, *, max_checked: int = HEADER_CHE
     elif layout == "images":
         # super-resolution: any folder of high-resolution images (sub-folders included)
         kind, counts = "image folder", [_count(_check_folder(root, report, max_checked), "image")]
+    elif layout == "domains":
+        kind, counts = "multi-domain dataset", _check_domains(root, report, max_checked)
+    elif layout == "attributes":
+        from .attributes import check_attributes  # it builds on this module
+
+        report.problems += check_attributes(root)
+        kind, counts = "StarGAN attribute dataset", [_count(len(scan(root)[0]), "image")]
     else:
         kind, counts = "unaligned dataset", _check_unaligned(root, report, max_checked)
     report.summary = (
@@ -292,7 +329,65 @@ def _unaligned_error(root: Path, phase: str, problems: list[str]) -> I2IError:
     )
 
 
+def _domain_folders(base: Path) -> list[Path]:
+    return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _loose_images(base: Path) -> list[Path]:
+    """Images directly in `base`, outside any domain folder."""
+    return sorted(p for p in base.iterdir() if p.is_file() and is_image(p) and not p.name.startswith("."))
+
+
+def _too_few_domains(base: Path, folders: list[Path]) -> str:
+    found = f"only {folders[0].name}/" if folders else "no sub-folders"
+    images = _loose_images(base)
+    loose = f" and {_count(len(images), 'image')} directly in it" if images else ""
+    return f"{base} has {found}{loose}; a multi-domain dataset needs at least two domain folders"
+
+
+def _domains_tree(root: Path, phase: str) -> str:
+    return (
+        "Expected a multi-domain (StarGAN v2) dataset, one sub-folder per domain (at least two):\n"
+        f"  {root}/{phase}/cat/0001.jpg\n"
+        f"  {root}/{phase}/dog/0001.jpg   (the {phase}/ level is optional; domains are indexed in name order)"
+    )
+
+
 # ---------------------------------------------------------------------------------------- check_layout
+
+
+def _check_domains(root: Path, report: LayoutReport, max_checked: int) -> list[str]:
+    """Check the domain folders of `train` (or of the root) and of each other phase present; the counts."""
+    phases = [p for p in PHASES if (root / p).is_dir()]
+    if phases and "train" not in phases:
+        report.problems.append(
+            f"{root} has the phase folders {', '.join(phases)} but no train/. {_domains_tree(root, 'train')}"
+        )
+        return []
+    counts = []
+    train_names: list[str] = []
+    for phase, base in [(p, root / p) for p in phases] or [("train", root)]:
+        folders = _domain_folders(base)
+        names = [f.name for f in folders]
+        if len(folders) < 2 and phase == "train":
+            report.problems.append(f"{_too_few_domains(base, folders)}. {_domains_tree(root, 'train')}")
+            continue
+        if phase == "train":
+            train_names = names
+        elif train_names and names != train_names:
+            report.problems.append(
+                f"{base} has the domains {', '.join(names) or 'none'} but train has "
+                f"{', '.join(train_names)}; a domain's index is its position in the sorted names, so the folders must match"
+            )
+        loose = _loose_images(base)
+        if loose:
+            report.notes.append(
+                f"{base}: {_count(len(loose), 'image')} outside the domain folders ignored: "
+                f"{_names((p.name for p in loose), _SHOWN_IN_CHECK)}"
+            )
+        sizes = [f"{f.name} {_count(_check_folder(f, report, max_checked), 'image')}" for f in folders]
+        counts.append(f"{phase} {_count(len(folders), 'domain')} ({', '.join(sizes)})")
+    return counts
 
 
 def _check_unaligned(root: Path, report: LayoutReport, max_checked: int) -> list[str]:

@@ -18,10 +18,18 @@ hold independently drawn scenes (unpaired); the test scenes' other renderings ar
     out_dir/testB/b<k>.png                    night scenes, independent of testA
     out_dir/truth/testA_to_B/a<k>.png         the night rendering of testA/a<k>.png (same name and size)
     out_dir/truth/testB_to_A/b<k>.png         the day rendering of testB/b<k>.png (same name and size)
+
+domains (`make_domains`, for StarGAN v2): 2-6 domains drawn by one scene generator (1-3 shapes with a
+brightness each). A domain is a material: its own shape colours per class and finish (glossy highlight,
+flat with a dark outline, or a soft glow). Independently of the domain, each image has a style a reference
+image can carry: the hue of its background gradient and the frequency and phase of horizontal stripes on it.
+
+    out_dir/train/<domain>/<domain>_00001.png ...   (80 %), out_dir/val/<domain>/... (20 %)
 """
 
 from __future__ import annotations
 
+import colorsys
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +50,10 @@ _NIGHT_SKY = np.array([[8, 12, 38], [24, 34, 76]], np.float32)
 _NIGHT_COLOURS = np.array([[120, 150, 190], [140, 178, 172], [150, 132, 188]], np.float32)
 _GLOW = 0.6
 UNPAIRED_TEST_FRACTION = 0.2
+# domains: name, hue of the shape colours and finish (0 glossy, 1 outlined, 2 glowing)
+DOMAINS = (("ember", 0.02, 0), ("moss", 0.30, 1), ("ice", 0.55, 2), ("plum", 0.80, 0), ("sand", 0.12, 1),
+           ("slate", 0.62, 0))  # fmt: skip
+DOMAIN_VAL_FRACTION = 0.2
 
 
 def render_pair(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -148,6 +160,57 @@ def make_unpaired(out_dir: Path, *, count: int = 200, size: int = 64, seed: int 
     return out_dir
 
 
+def _rgb(hue: float, saturation: float, value: float) -> np.ndarray:
+    return np.array(colorsys.hsv_to_rgb(hue % 1.0, saturation, value), np.float32) * 255
+
+
+def render_domain_scene(rng: np.random.Generator, size: int, domain: int) -> np.ndarray:
+    """One scene of `domain` (an index into `DOMAINS`) as a (size, size, 3) uint8 array."""
+    _, hue, finish = DOMAINS[domain]
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    t = (yy / size)[..., None]
+    background = rng.uniform(0, 1)
+    frequency, phase = rng.uniform(1.5, 5.0), rng.uniform(0, 2 * np.pi)
+    image = (1 - t) * _rgb(background, 0.3, 0.95) + t * _rgb(background, 0.6, 0.55)
+    image *= 1 + 0.15 * np.sin(2 * np.pi * frequency * t + phase)
+    glow_radius = max(1, size // 16)
+    for _ in range(rng.integers(1, 4)):
+        cls = int(rng.integers(len(CLASSES)))
+        centre = rng.uniform(0.25, 0.75, 2) * size
+        radius = rng.uniform(0.12, 0.22) * size
+        colour = _rgb(hue + 0.06 * (cls - 1), 0.8, 0.9) * rng.uniform(0.8, 1.1)
+        mask, extent = _shape_mask(CLASSES[cls], xx, yy, centre, radius, rng)
+        if finish == 2:
+            image += _GLOW * _blur(mask, glow_radius)[..., None] * (colour - image).clip(0)
+        if finish == 0:
+            image[mask] = np.clip(colour * _lighting(xx, yy, centre, extent)[..., None], 0, 255)[mask]
+        else:
+            image[mask] = colour
+        if finish == 1:
+            image[mask & ~_erode(_erode(mask))] *= 0.25
+    image += rng.normal(0, 2, image.shape)
+    return np.clip(image, 0, 255).round().astype(np.uint8)
+
+
+def make_domains(out_dir: Path, *, count: int = 60, size: int = 64, seed: int = 0, domains: int = 3) -> Path:
+    """Write a multi-domain dataset of `domains` (2-6) domains to `out_dir` and return it (layout in the
+    module docstring). Each domain gets `count` images, 80 % in train and 20 % in val; image i of domain d
+    depends only on (seed, d, i)."""
+    if not 2 <= domains <= len(DOMAINS):
+        raise I2IError(f"domains must be 2 to {len(DOMAINS)}, not {domains}")
+    if count < 0:
+        raise I2IError(f"count must be >= 0, got {count}")
+    out_dir = Path(out_dir)
+    n_train = count - round(count * DOMAIN_VAL_FRACTION)
+    for domain in range(domains):
+        name = DOMAINS[domain][0]
+        for index in range(1, count + 1):
+            image = render_domain_scene(np.random.default_rng((seed, domain, index)), size, domain)
+            split = "train" if index <= n_train else "val"
+            _write_png(out_dir / split / name / f"{name}_{index:05d}.png", image)
+    return out_dir
+
+
 def _split(count: int, splits: tuple[str, ...]) -> dict[str, int]:
     rest = {split: round(count * 0.1) for split in splits[1:]}
     return {splits[0]: count - sum(rest.values()), **rest}
@@ -171,12 +234,16 @@ def _shape_mask(
     return np.all(inside, axis=0), radius * 1.3
 
 
-def _shade(cls: int, xx: np.ndarray, yy: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
-    """The lit material of class `cls`: bright at a highlight up-left of the centre, darker away from it."""
+def _lighting(xx: np.ndarray, yy: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    """Light factor of a shape: bright at a highlight up-left of the centre, darker away from it."""
     hx, hy = centre + _LIGHT * radius
     dist = np.sqrt((xx - hx) ** 2 + (yy - hy) ** 2) / (1.6 * radius)
-    light = 1.25 - 0.65 * np.clip(dist, 0, 1)
-    return np.clip(MATERIALS[cls] * light[..., None], 0, 255)
+    return 1.25 - 0.65 * np.clip(dist, 0, 1)
+
+
+def _shade(cls: int, xx: np.ndarray, yy: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
+    """The lit material of class `cls`: bright at a highlight up-left of the centre, darker away from it."""
+    return np.clip(MATERIALS[cls] * _lighting(xx, yy, centre, radius)[..., None], 0, 255)
 
 
 def _shift(mask: np.ndarray, offset: int) -> np.ndarray:
@@ -210,6 +277,39 @@ def _write_png(path: Path, array: np.ndarray) -> None:
         Image.fromarray(array, "RGB").save(tmp, format="PNG", compress_level=1)
 
 
+ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Male", "Young")
+_HAIR_BACKGROUNDS = np.array([[20, 20, 20], [235, 210, 90], [120, 70, 30], [160, 160, 160]], np.float32)
+_NO_HAIR = np.array([230, 230, 240], np.float32)
+
+
+def make_attributes(out_dir: Path, *, count: int = 20, size: int = 32, seed: int = 0) -> Path:
+    """A CelebA-format dataset (StarGAN's `attributes` layout): `out_dir/images/000001.png ...` and
+    `out_dir/list_attr_celeba.txt` (count line, header line, `name  1 -1 ...` rows) over `ATTRIBUTES`.
+
+    The attributes are visible: the hair colour (at most one) is the background colour, Male draws a
+    square instead of a disc, Young a bright instead of a dark shape; image i depends only on (seed, i)."""
+    out_dir = Path(out_dir)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    lines = [str(count), " ".join(ATTRIBUTES)]
+    for index in range(1, count + 1):
+        rng = np.random.default_rng((seed, index))
+        hair = int(rng.integers(len(_HAIR_BACKGROUNDS) + 1))  # the last value: no hair-colour attribute
+        male, young = bool(rng.integers(2)), bool(rng.integers(2))
+        image = np.broadcast_to(_HAIR_BACKGROUNDS[hair] if hair < 4 else _NO_HAIR, (size, size, 3)).copy()
+        centre, radius = rng.uniform(0.35, 0.65, 2) * size, rng.uniform(0.18, 0.3) * size
+        dx, dy = xx - centre[0], yy - centre[1]
+        mask = (np.maximum(abs(dx), abs(dy)) <= radius) if male else (dx**2 + dy**2 <= radius**2)
+        image[mask] = (240, 150, 120) if young else (110, 60, 50)
+        image += rng.normal(0, 3, image.shape)
+        name = f"{index:06d}.png"
+        _write_png(out_dir / "images" / name, np.clip(image, 0, 255).round().astype(np.uint8))
+        values = [hair == i for i in range(4)] + [male, young]
+        lines.append(name + " " + " ".join(" 1" if v else "-1" for v in values))
+    with atomic_path(out_dir / "list_attr_celeba.txt") as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out_dir
+
+
 def make_for_layout(layout: str, out_dir: Path, *, count: int = 20, size: int = 32, seed: int = 0) -> Path:
     """A small synthetic dataset in `layout` (a model's `data_layout`), e.g. for tests of any model."""
     if layout == "paired":
@@ -218,6 +318,10 @@ def make_for_layout(layout: str, out_dir: Path, *, count: int = 20, size: int = 
         return make_unpaired(out_dir, count=count, size=size, seed=seed)
     if layout == "images":
         return make_images(out_dir, count=count, size=size, seed=seed)
+    if layout == "domains":
+        return make_domains(out_dir, count=count, size=size, seed=seed)
+    if layout == "attributes":
+        return make_attributes(out_dir, count=count, size=size, seed=seed)
     raise I2IError(f"no synthetic data for the dataset layout '{layout}'")
 
 
