@@ -176,11 +176,11 @@ def train(
     """Train a model; the run folder ends with `model.safetensors`.
 
     Examples:
-    `i2i train pix2pix --data datasets/facades --steps 2000 --batch-size 4 --run-dir runs/facades`
-    `i2i train cyclegan --data horse2zebra --run-dir runs/h2z` (downloads the dataset on first use)
-    `i2i train --run-dir runs/facades --resume --steps 4000`
-    `i2i train esrgan --data DIV2K_train_HR --stage gan --weights runs/psnr/model.safetensors --vgg19-weights vgg19-dcbb9e9d.pth`
-    `torchrun --nproc_per_node=2 -m i2i train pix2pix --data DIR --device cpu`
+    - `i2i train pix2pix --data datasets/facades --steps 2000 --batch-size 4 --run-dir runs/facades`
+    - `i2i train cyclegan --data horse2zebra --run-dir runs/h2z` (downloads the dataset on first use)
+    - `i2i train --run-dir runs/facades --resume --steps 4000`
+    - `i2i train esrgan --data DIV2K_train_HR --stage gan --weights runs/psnr/model.safetensors --vgg19-weights vgg19-dcbb9e9d.pth`
+    - `torchrun --nproc_per_node=2 -m i2i train pix2pix --data DIR --device cpu`
     """
     from .config import parse_assignments
     from .train.loop import TrainOptions
@@ -291,12 +291,12 @@ def translate(
     """Translate images or folders (recursively, mirroring sub-folders).
 
     Examples:
-    `i2i translate --model pix2pix --weights latest_net_G.pth photos/ out/`
-    `i2i translate --weights runs/facades/model.safetensors label.png result.png`
-    `i2i translate --model cyclegan --weights zebra2horse.pth --direction BtoA zebras/ out/`
-    `i2i translate --model stargan-v2 --weights afhq.ckpt --target-domain dog --seed 7 --num-styles 4 --psi 0.7 --grid in/ out/`
-    `i2i translate --model stargan-v2 --weights W --target-domain dog --reference ref.png in/ out/`
-    `i2i translate --model stargan --weights 200000-G.ckpt --attrs Blond_Hair,Male faces/ out/`
+    - `i2i translate --model pix2pix --weights latest_net_G.pth photos/ out/`
+    - `i2i translate --weights runs/facades/model.safetensors label.png result.png`
+    - `i2i translate --model cyclegan --weights zebra2horse.pth --direction BtoA zebras/ out/`
+    - `i2i translate --model stargan-v2 --weights afhq.ckpt --target-domain dog --seed 7 --num-styles 4 --psi 0.7 --grid in/ out/`
+    - `i2i translate --model stargan-v2 --weights W --target-domain dog --reference ref.png in/ out/`
+    - `i2i translate --model stargan --weights 200000-G.ckpt --attrs Blond_Hair,Male faces/ out/`
     """
     from . import imageio, registry
     from .api import load
@@ -443,9 +443,9 @@ def upscale(
     Alpha, greyscale, 16-bit and EXIF orientation are kept; outputs never overwrite an input.
 
     Examples:
-    `i2i upscale photo.jpg` (writes photo_x4.jpg beside it)
-    `i2i upscale photos/ -o large/ --outscale 2`
-    `i2i upscale scan.png -o scan-big.png --weights realesr-animevideov3 --tile 256 --device cpu`
+    - `i2i upscale photo.jpg` (writes photo_x4.jpg beside it)
+    - `i2i upscale photos/ -o large/ --outscale 2`
+    - `i2i upscale scan.png -o scan-big.png --weights realesr-animevideov3 --tile 256 --device cpu`
     """
     from . import imageio, registry, tiling
     from .api import load
@@ -545,8 +545,8 @@ def convert(
     """Turn an official checkpoint (or any i2i checkpoint) into a self-describing i2i checkpoint.
 
     Examples:
-    `i2i convert latest_net_G.pth facades.safetensors --set padding_type=reflect`
-    `i2i convert runs/shapes/model.safetensors shapes-G.safetensors --networks G --dtype fp16`
+    - `i2i convert latest_net_G.pth facades.safetensors --set padding_type=reflect`
+    - `i2i convert runs/shapes/model.safetensors shapes-G.safetensors --networks G --dtype fp16`
     """
     import torch
 
@@ -615,9 +615,9 @@ def data_synth(
     """Generate a synthetic dataset (offline tests and demos).
 
     Examples:
-    `i2i data synth datasets/shapes --count 400 --size 128`
-    `i2i data synth datasets/day2night --task unpaired --count 200`
-    `i2i data synth datasets/palettes --task domains --domains 3 --size 64`
+    - `i2i data synth datasets/shapes --count 400 --size 128`
+    - `i2i data synth datasets/day2night --task unpaired --count 200`
+    - `i2i data synth datasets/palettes --task domains --domains 3 --size 64`
     """
     from .data import synth
 

@@ -124,6 +124,11 @@ class Model(abc.ABC):
         """One optimisation step on `batch`; returns the losses (detached scalars) by name."""
         raise I2IError(f"model '{self.name}' does not support training")
 
+    @classmethod
+    def settings_from_data(cls, data: Path) -> dict[str, Any]:
+        """Config settings a training dataset decides (e.g. the number of domains); explicit --set wins."""
+        return {}
+
     def default_total_steps(self) -> int | None:
         """The length of a run when neither --steps nor --epochs is given (None: count in epochs)."""
         return None

@@ -701,6 +701,14 @@ class StarGANv2(Model):
     def default_total_steps(self) -> int | None:
         return self.config.total_iters
 
+    @classmethod
+    def settings_from_data(cls, data: Path) -> dict[str, Any]:
+        """The number and names of the domains: the sub-folders of the training data."""
+        from ..data.layouts import find_domains
+
+        names = find_domains(Path(data), "train").names
+        return {"num_domains": len(names), "domains": ",".join(names)}
+
     def training_dataset(self, data: Path, *, seed: int) -> torch.utils.data.Dataset:
         """One sub-folder per domain (`i2i.data.domains`); the folder names become `config.domains`."""
         from ..data.domains import DomainDataset
