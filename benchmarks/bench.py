@@ -156,7 +156,53 @@ def cases(quick: bool) -> list[tuple[str, str, Callable[[], dict]]]:
                 (case, "fp32", lambda s=size, o=settings: sr_case(o, "fp32", s, r)),
                 (case, auto, lambda s=size, o=settings: sr_case(o, "auto", s, r)),
             ]
+    # StarGAN v2 with the AFHQ configuration (img 256, w_hpf 0, 3 domains): latent-guided, F then G;
+    # StarGAN v1 with its CelebA configuration (c_dim 5) at 256x256
+    afhq = {"num_domains": 3, "w_hpf": 0}
+    case = "stargan-v2 translate 256x256 (AFHQ config), batch 1"
+    found += [
+        (case, ref, lambda: stargan_v2_reference_case(r, **afhq)),
+        (case, "fp32", lambda: translate_case("stargan-v2", "fp32", 1, 256, r, **afhq)),
+        (case, auto, lambda: translate_case("stargan-v2", "auto", 1, 256, r, **afhq)),
+    ]
+    case = "stargan translate 256x256 (CelebA config), batch 1"
+    found += [
+        (case, ref, lambda: reference_stargan_v1_case(r)),
+        (case, "fp32", lambda: translate_case("stargan", "fp32", 1, 256, r)),
+        (case, auto, lambda: translate_case("stargan", "auto", 1, 256, r)),
+    ]
     return found
+
+
+def stargan_v2_reference_case(repeats: int, **settings) -> dict:
+    """G(x, F(z, y)) in fp32 NCHW, as the reference runs it."""
+    model = i2i.load("stargan-v2", device="cpu", precision="fp32", **settings)
+    G, F = model.networks["generator"].eval(), model.networks["mapping_network"].eval()
+    x = torch.rand(1, 3, 256, 256) * 2 - 1
+    z, y = torch.randn(1, model.config.latent_dim), torch.zeros(1, dtype=torch.long)
+
+    def run():
+        with torch.no_grad():
+            G(x, F(z, y))
+
+    result = timed(run, repeats, warmup=2)
+    result["images_per_s"] = 1 / result["median_s"]
+    return result
+
+
+def reference_stargan_v1_case(repeats: int) -> dict:
+    """G(x, c) in fp32 NCHW; the reference keeps the generator in train mode (per-image statistics)."""
+    model = i2i.load("stargan", device="cpu", precision="fp32")
+    G = model.networks["G"].train()
+    x, c = torch.rand(1, 3, 256, 256) * 2 - 1, torch.zeros(1, model.config.c_dim)
+
+    def run():
+        with torch.no_grad():
+            G(x, c)
+
+    result = timed(run, repeats, warmup=2)
+    result["images_per_s"] = 1 / result["median_s"]
+    return result
 
 
 def sr_case(settings: dict, precision: str, size: int, repeats: int, reference: bool = False) -> dict:

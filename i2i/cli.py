@@ -821,6 +821,40 @@ def eval_unpaired(
         )
 
 
+@eval_app.command("domains")
+@friendly_errors
+def eval_domains(
+    data: Annotated[
+        Path, typer.Argument(help="Multi-domain dataset: train/<domain>/ (classifier) and val/<domain>/.")
+    ],
+    weights: Annotated[str, typer.Option("--weights", "-w", help="Checkpoint path or catalogue name.")],
+    model: Annotated[str | None, typer.Option("--model", "-m")] = None,
+    phase: Annotated[str, typer.Option("--phase", help="Split whose images are translated.")] = "val",
+    device: Annotated[str, typer.Option("--device")] = "auto",
+    precision: Annotated[str, _precision_option()] = "auto",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """How often translations land in the target domain (a small classifier trained on the train split),
+    latent- and reference-guided, next to how often the sources are classified as that domain.
+
+    Example: `i2i eval domains datasets/palettes --weights stargan-v2-synth-palettes`
+    """
+    from .api import load
+    from .evaluate import evaluate_domains
+
+    loaded = load(model, weights, device=device, precision=precision)
+    reports = [evaluate_domains(loaded, data, phase=phase, reference_guided=r) for r in (False, True)]
+    if as_json:
+        out.print_json(json.dumps(reports))
+        return
+    for r in reports:
+        out.print(
+            f"{r['mode']}-guided: {r['translations']} translations, {r['in_target_domain']:.1%} in the target "
+            f"domain (the sources themselves: {r['sources_in_target_domain']:.1%})",
+            highlight=False,
+        )
+
+
 @eval_app.command("sr")
 @friendly_errors
 def eval_sr(

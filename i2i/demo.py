@@ -78,7 +78,39 @@ def esrgan_demo(out_dir: Path, device: str) -> Iterator[str]:
     )
 
 
+def stargan_v2_demo(out_dir: Path, device: str) -> Iterator[str]:
+    """The reference-guided grid of the StarGAN v2 paper: a row per source, a column per reference (each
+    reference's folder name is its domain)."""
+    model = load("stargan-v2", "stargan-v2-synth-palettes", device=device)
+    samples = bundled_path("sample-images") / "stargan-v2"
+    tag = provenance_tag(model)
+    sources = [imageio.read_image(p) for p in sorted((samples / "sources").glob("*.png"))]
+    references = sorted((samples / "references").glob("*/*.png"))
+    columns = []
+    for reference in references:
+        domain = reference.parent.name
+        (styles,) = zip(
+            *model.translate_styles(sources, target_domain=domain, reference=reference), strict=True
+        )
+        for source_path, result in zip(sorted((samples / "sources").glob("*.png")), styles, strict=True):
+            imageio.write_image(
+                out_dir / "stargan-v2" / f"{source_path.stem}_to_{domain}.png", result, provenance=tag
+            )
+        columns.append((imageio.read_image(reference).pixels, [r.pixels for r in styles]))
+    blank = np.ones_like(sources[0].pixels)
+    rows = [[blank, *(ref for ref, _ in columns)]]
+    rows += [[source.pixels, *(outs[i] for _, outs in columns)] for i, source in enumerate(sources)]
+    grid = out_dir / "stargan_v2_reference_grid.png"
+    imageio.write_image(grid, imageio.ImageData(imageio.montage(rows), None, 8), provenance=tag)
+    domains = ", ".join(r.parent.name for r in references)
+    yield (
+        f"stargan-v2 ({model.weights_name}): {len(sources)} sources x {len(references)} references "
+        f"({domains}) -> {out_dir / 'stargan-v2'}/; reference-guided grid: {grid}"
+    )
+
+
 def run_demo(out_dir: Path, device: str = "auto") -> Iterator[str]:
     yield from pix2pix_demo(Path(out_dir), device)
     yield from cyclegan_demo(Path(out_dir), device)
     yield from esrgan_demo(Path(out_dir), device)
+    yield from stargan_v2_demo(Path(out_dir), device)

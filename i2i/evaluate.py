@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -188,4 +189,78 @@ def _sr_metrics(output: np.ndarray, target: np.ndarray, border: int) -> dict[str
         f"{metric.__name__}_{suffix}": metric(output, target, crop_border=border, test_y_channel=y)
         for suffix, y in (("y", True), ("rgb", False))
         for metric in (sr.psnr, sr.ssim)
+    }
+
+
+def domain_classifier(data: Path, domains: Sequence[str], *, steps: int = 300, seed: int = 0):
+    """A small CNN trained on `data/train/<domain>/` images: returns `classify(pixels) -> domain index`.
+    Enough to tell synthetic domains apart; not a perceptual metric."""
+    import torch
+    from torch import nn
+
+    from . import imageio
+
+    images, labels = [], []
+    for index, name in enumerate(domains):
+        for path, _ in imageio.find_images([Path(data) / "train" / name]):
+            pixels = imageio.read_image(path).pixels
+            images.append(torch.from_numpy(np.repeat(pixels, 3, 2) if pixels.shape[2] == 1 else pixels))
+            labels.append(index)
+    side = min(min(i.shape[0], i.shape[1]) for i in images)
+    x = torch.stack(
+        [torch.nn.functional.interpolate(i.permute(2, 0, 1)[None], size=(side, side))[0] for i in images]
+    )
+    y = torch.tensor(labels)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = nn.Sequential(
+            nn.Conv2d(3, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(32, len(domains)),
+        )  # fmt: skip
+    optimizer = torch.optim.Adam(net.parameters(), 3e-3)
+    for _ in range(steps):
+        batch = torch.randint(0, len(x), (32,), generator=generator)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(net(x[batch]), y[batch]).backward()
+        optimizer.step()
+    net.eval()
+
+    def classify(pixels: np.ndarray) -> int:
+        with torch.no_grad():
+            t = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
+            return int(net(torch.nn.functional.interpolate(t, size=(side, side))).argmax())
+
+    return classify
+
+
+def evaluate_domains(model: Model, data: Path, *, phase: str = "val", reference_guided: bool = False) -> dict:
+    """How often translations land in the target domain, by a classifier trained on the training split,
+    next to how often the untranslated sources are classified as that domain. Every `phase` image of every
+    domain is translated into every other domain (latent-guided with one seed per image, or guided by the
+    first `phase` image of the target domain)."""
+    from . import imageio
+
+    names = list(model.domain_names)
+    classify = domain_classifier(data, names)
+    files = {name: [p for p, _ in imageio.find_images([Path(data) / phase / name])] for name in names}
+    hits = source_hits = total = 0
+    for source in names:
+        for target_index, target in enumerate(names):
+            if target == source:
+                continue
+            reference = files[target][0] if reference_guided else None
+            for path in files[source]:
+                image = imageio.read_image(path)
+                (out,) = model.translate_images(
+                    [image], target_domain=target, reference=reference, seed=total
+                )
+                hits += classify(out.pixels) == target_index
+                source_hits += classify(image.pixels) == target_index
+                total += 1
+    return {
+        "translations": total,
+        "mode": "reference" if reference_guided else "latent",
+        "in_target_domain": hits / max(1, total),
+        "sources_in_target_domain": source_hits / max(1, total),
     }

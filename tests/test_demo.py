@@ -37,3 +37,6 @@ def test_demo_runs_offline_and_translates_well(tmp_path):
     upscaled = sorted((tmp_path / "esrgan").glob("*_x4.png"))
     assert len(upscaled) == 3 and imageio.read_image(upscaled[0]).size == (384, 384)
     assert imageio.read_provenance(upscaled[0])["weights"] == "realesrgan-x4plus"
+    grid = imageio.read_image(tmp_path / "stargan_v2_reference_grid.png")
+    assert grid.size == (4 * 64 + 3 * 4, 5 * 64 + 4 * 4)  # a header row of references, a row per source
+    assert len(list((tmp_path / "stargan-v2").glob("*_to_*.png"))) == 12
