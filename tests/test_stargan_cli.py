@@ -130,4 +130,5 @@ def test_stargan_v2_outputs_land_in_the_target_domain(tmp_path):
     for reference_guided in (False, True):
         report = evaluate_domains(model, data, reference_guided=reference_guided)
         hit, base = report["in_target_domain"], report["sources_in_target_domain"]
-        assert hit > 0.5 and hit > base + 0.3, report
+        # above chance (1/3 for three domains) and far above the sources themselves
+        assert hit > 1 / 3 + 0.1 and hit > base + 0.25, report
