@@ -296,12 +296,14 @@ class Trainer:
 
     def _run(self) -> Path:
         opts = self.options
+        # an unknown or broken model is the first thing to report, before any dataset is looked at or pulled
+        model_class = registry.model_class(self.model_name)
         # a catalogue name is pulled on first use; every rank may do it (the pull is locked and atomic)
         data = catalogue.resolve_dataset(opts.data)
         opts.data = str(data)  # run.json records the folder actually read
         if not opts.resume and not opts.weights:
             # what the data decides (e.g. the number of domains), unless given explicitly
-            found = registry.model_class(self.model_name).settings_from_data(data)
+            found = model_class.settings_from_data(data)
             self.overrides = {**{k: str(v) for k, v in found.items()}, **self.overrides}
         model = self._build()
         dataset = model.training_dataset(data, seed=opts.seed)
