@@ -85,8 +85,26 @@ def friendly_errors(command):
     return wrapper
 
 
+def _domains_option() -> Any:
+    return typer.Option(
+        "--domains",
+        help="stargan-v2/stargan: names of the checkpoint's domains in label order, e.g. cat,dog,wild "
+        "(official files carry none; i2i checkpoints store them).",
+    )
+
+
 def _precision_option() -> Any:
     return typer.Option("--precision", help="auto (the device's fast path), fp32, bf16 or fp16.")
+
+
+def _overrides(assignments: list[str] | None, domains: str | None = None) -> dict[str, str]:
+    """`--set key=value` pairs, with `--domains` as the shortcut for `--set domains=...`."""
+    from .config import parse_assignments
+
+    overrides = parse_assignments(assignments)
+    if domains is not None:
+        overrides["domains"] = domains
+    return overrides
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -275,6 +293,7 @@ def translate(
         str | None,
         typer.Option("--attrs", help="stargan: attributes to set, e.g. Blond_Hair,Male (the others off)."),
     ] = None,
+    domains: Annotated[str | None, _domains_option()] = None,
     fmt: Annotated[str, typer.Option("--format", help="same, png, jpeg, webp, tiff or bmp.")] = "same",
     batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 1,
     device: Annotated[str, typer.Option("--device")] = "auto",
@@ -296,11 +315,11 @@ def translate(
     - `i2i translate --model cyclegan --weights zebra2horse.pth --direction BtoA zebras/ out/`
     - `i2i translate --model stargan-v2 --weights afhq.ckpt --target-domain dog --seed 7 --num-styles 4 --psi 0.7 --grid in/ out/`
     - `i2i translate --model stargan-v2 --weights W --target-domain dog --reference ref.png in/ out/`
+    - `i2i translate --weights 100000_nets_ema.ckpt --domains cat,dog,wild --target-domain wild in/ out/`
     - `i2i translate --model stargan --weights 200000-G.ckpt --attrs Blond_Hair,Male faces/ out/`
     """
     from . import imageio, registry
     from .api import load
-    from .config import parse_assignments
     from .translate import run_translation
 
     if model is not None:
@@ -322,7 +341,7 @@ def translate(
         weights or _default_weights(model),
         device=device,
         precision=precision,
-        **parse_assignments(set_),
+        **_overrides(set_, domains),
     )
     if styled:
         from .translate import run_styles
@@ -541,24 +560,25 @@ def convert(
         str | None, typer.Option("--networks", help="Keep only these networks, comma-separated (e.g. G).")
     ] = None,
     dtype: Annotated[str, typer.Option("--dtype", help="Store weights as fp32, fp16 or bf16.")] = "fp32",
+    domains: Annotated[str | None, _domains_option()] = None,
 ) -> None:
     """Turn an official checkpoint (or any i2i checkpoint) into a self-describing i2i checkpoint.
 
     Examples:
     - `i2i convert latest_net_G.pth facades.safetensors --set padding_type=reflect`
     - `i2i convert runs/shapes/model.safetensors shapes-G.safetensors --networks G --dtype fp16`
+    - `i2i convert 100000_nets_ema.ckpt afhq.safetensors --domains cat,dog,wild`
     """
     import torch
 
     from .api import load
-    from .config import parse_assignments
 
     if destination.suffix != ".safetensors":
         raise UsageError(f"{destination}: the output must be a .safetensors file")
     dtypes = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
     if dtype not in dtypes:
         raise UsageError(f"--dtype must be one of {', '.join(dtypes)}")
-    loaded = load(model, source, device="cpu", precision="fp32", **parse_assignments(set_))
+    loaded = load(model, source, device="cpu", precision="fp32", **_overrides(set_, domains))
     keep = [n.strip() for n in networks.split(",") if n.strip()] if networks else None
     loaded.save(destination, networks=keep, dtype=dtypes[dtype])
     nets = ", ".join(keep or sorted(loaded.loaded))
@@ -832,6 +852,7 @@ def eval_domains(
     phase: Annotated[str, typer.Option("--phase", help="Split whose images are translated.")] = "val",
     device: Annotated[str, typer.Option("--device")] = "auto",
     precision: Annotated[str, _precision_option()] = "auto",
+    domains: Annotated[str | None, _domains_option()] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """How often translations land in the target domain (a small classifier trained on the train split),
@@ -842,7 +863,7 @@ def eval_domains(
     from .api import load
     from .evaluate import evaluate_domains
 
-    loaded = load(model, weights, device=device, precision=precision)
+    loaded = load(model, weights, device=device, precision=precision, **_overrides(None, domains))
     reports = [evaluate_domains(loaded, data, phase=phase, reference_guided=r) for r in (False, True)]
     if as_json:
         out.print_json(json.dumps(reports))

@@ -355,6 +355,30 @@ def test_domain_names(releases, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "names 2 domains, but the model has num_domains=3" in result.stderr
 
 
+def test_domain_names_from_the_command_line(releases, tmp_path: Path) -> None:
+    path, _ = releases["afhq"]
+    Image.fromarray(picture(5)).save(tmp_path / "x.png")
+
+    def translate(*extra: str):
+        args = ["translate", "--weights", str(path), *extra, str(tmp_path / "x.png"), str(tmp_path / "out")]
+        return CliRunner().invoke(app, [*args, "--device", "cpu", "--no-progress"])
+
+    unnamed = translate("--target-domain", "wild")
+    assert unnamed.exit_code == 2 and len(unnamed.stderr.strip().splitlines()) == 1
+    assert "does not name its domains" in unnamed.stderr and "--domains" in unnamed.stderr
+    named = translate("--domains", "cat,dog,wild", "--target-domain", "wild")
+    assert named.exit_code == 0, named.output
+    by_index = Image.open(tmp_path / "out" / "x.png").copy()
+    assert translate("--target-domain", "2").exit_code == 0
+    assert np.array_equal(np.asarray(by_index), np.asarray(Image.open(tmp_path / "out" / "x.png")))
+    wrong = translate("--domains", "cat,dog", "--target-domain", "dog")
+    assert wrong.exit_code == 1 and "names 2 domains, but the model has num_domains=3" in wrong.stderr
+    converted = tmp_path / "afhq.safetensors"
+    result = CliRunner().invoke(app, ["convert", str(path), str(converted), "--domains", "cat,dog,wild"])
+    assert result.exit_code == 0, result.output
+    assert i2i.load(weights=converted, device="cpu").domain_names == ("cat", "dog", "wild")
+
+
 def test_catalogue_entries() -> None:
     from i2i import catalogue
 

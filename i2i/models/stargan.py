@@ -257,7 +257,7 @@ class StarGAN(Model):
         domains, c_dim = self.config.domains, self.config.c_dim
         if target_domain is None:
             choices = ", ".join(domains) if domains else f"an index 0..{c_dim - 1}"
-            raise UsageError(f"choose the target domain: target_domain={choices}")
+            raise UsageError(f"choose the target domain (--target-domain): {choices}")
         if domains:
             self._check_label_names("domains")
         if str(target_domain) in domains:
@@ -269,8 +269,8 @@ class StarGAN(Model):
             return index
         if not domains:
             raise UsageError(
-                f"this model has no domain names: give target_domain as an index 0..{c_dim - 1}, or set "
-                "domains to its training folders (sorted)"
+                f"this model has no domain names: give the target domain as an index 0..{c_dim - 1}, or name "
+                "the domains with --domains NAME,NAME,... (its training folders, sorted)"
             )
         raise unknown_name("domain", str(target_domain), domains)
 

@@ -567,6 +567,12 @@ class StarGANv2(Model):
                     f"(0-{len(names) - 1}: {', '.join(names)})"
                 )
             return domain
+        if domain not in names and not self.config.domains:
+            raise UsageError(
+                f"unknown target domain '{domain}': this checkpoint does not name its domains (official files "
+                f"never do); give them in label order with --domains NAME,NAME,... ({len(names)} names), or "
+                f"use an index 0-{len(names) - 1}"
+            )
         if domain not in names:
             raise unknown_name("target domain", str(domain), names)
         return names.index(domain)
