@@ -4,6 +4,7 @@ name, and `list_models()`. The CLI is a thin layer over these."""
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,8 @@ def load(
         return instance
 
     path, entry = catalogue.resolve_weights(weights)
+    if path.is_dir() and (path / "model.safetensors").is_file():  # an i2i run folder: its final model
+        path = path / "model.safetensors"
     if path.is_dir():
         return _load_official(model, _read_run_folder(path), path, entry, device, precision, config_overrides)
     if path.suffix == ".param" or (path.suffix == ".bin" and path.with_suffix(".param").is_file()):
@@ -114,7 +117,10 @@ def _load_official(model, found, path, entry, device, precision, overrides) -> M
     model = model or (entry or {}).get("model") or _REFERENCE_MODELS.get(options.get("model", ""))
     cls = registry.model_class(model) if model else _detect_model(states, path)
     with _naming(path):
-        detected, networks = cls.import_official(states, options)
+        try:
+            detected, networks = cls.import_official(states, options)
+        except KeyError as exc:  # a layout recognised, but a tensor of it missing
+            raise I2IError(f"incomplete {cls.name} checkpoint: tensor {exc} is missing") from None
     fields = configs.field_types(cls.Config)
     catalogued = {k: v for k, v in (entry or {}).get("config", {}).items() if k in fields}
     cfg = configs.replace(configs.replace(configs.replace(cls.Config(), catalogued), detected), overrides)
@@ -165,11 +171,15 @@ def _role(path: Path) -> str:
 
 def _as_roles(content: Any, path: Path) -> dict[str, StateDict]:
     if isinstance(content, checkpoint.Checkpoint):
-        content = content.tensors
+        content = checkpoint.unwrap(content.tensors)  # a raw state dict saved as safetensors
     if checkpoint.is_state_dict(content):
         return {_role(path): content}
     if isinstance(content, dict) and content and all(checkpoint.is_state_dict(v) for v in content.values()):
         return content
+    raise I2IError(
+        f"{path}: holds optimiser state (state, param_groups), not network weights; use the weights file "
+        "saved beside it (e.g. 100000_nets_ema.ckpt rather than 100000_optims.ckpt)"
+    )
     raise I2IError(
         f"{path}: holds no state dict of tensors (found {type(content).__name__}); not a model checkpoint"
     )
@@ -190,8 +200,9 @@ def _read_run_folder(folder: Path) -> tuple[dict[str, StateDict], dict[str, str]
         files = sorted(by_epoch[max(by_epoch)]) if by_epoch else []
     if not files:
         raise I2IError(
-            f"{folder}: no reference checkpoints (latest_net_G.pth, <epoch>_net_G.pth, <iter>-G.ckpt, ...) "
-            "in this folder"
+            f"{folder}: no checkpoint found in this folder (looked for an i2i run's model.safetensors and the "
+            "references' latest_net_G.pth, <epoch>_net_G.pth, <iter>-G.ckpt); give the file itself, e.g. "
+            "--weights FOLDER/100000_nets_ema.ckpt"
         )
     states = {}
     for f in files:
@@ -220,11 +231,15 @@ def interpolate(
     model: str | None = None,
     device: str | torch.device = "cpu",
     precision: str = "fp32",
+    **config_overrides: Any,
 ) -> Model:
     """Network interpolation: a model whose every weight is (1 - alpha) * A + alpha * B (ESRGAN's
-    `net_interp.py`; alpha 0 is A, 1 is B). A and B must be the same model with the same architecture."""
-    a = load(model, weights_a, device=device, precision=precision)
-    b = load(model or a.name, weights_b, device=device, precision=precision)
+    `net_interp.py`; alpha 0 is A, 1 is B; outside 0..1 it extrapolates). A and B must be the same model
+    with the same architecture; `config_overrides` apply to both (e.g. act_type)."""
+    if not math.isfinite(alpha):
+        raise UsageError(f"alpha must be a finite number, not {alpha}")
+    a = load(model, weights_a, device=device, precision=precision, **config_overrides)
+    b = load(model or a.name, weights_b, device=device, precision=precision, **config_overrides)
     if a.name != b.name:
         raise I2IError(f"cannot interpolate a {a.name} model with a {b.name} model")
     shared = sorted(a.loaded & b.loaded)

@@ -14,8 +14,8 @@ import json
 import os
 import pickle
 import tempfile
+import textwrap
 import warnings
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,15 +257,28 @@ def load_official(path: Path) -> Any:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         detail = next((line for line in lines if "nsupported" in line), _first_line(exc))
         detail = detail.removeprefix("Weights only load failed. ")
+        with open(path, "rb") as fh:
+            pickled = fh.read(1) == b"\x80"  # a pickle's PROTO opcode (raw pickles, legacy torch.save)
+        if "nsupported operand" in detail and not pickled:
+            # bytes that are no pickle instruction at all: damage, not a dangerous object
+            raise I2IError(
+                f"{path}: not a readable PyTorch checkpoint ({_shorten(detail)}); it may be truncated or "
+                "corrupted, or not a checkpoint at all: download or copy it again"
+            ) from None
         raise I2IError(
             f"{path}: refused to load: it holds Python objects other than tensors, which could run code "
-            f"when unpickled ({detail[:160]}); only plain state dicts are accepted"
+            f"when unpickled ({_shorten(detail)}); only plain state dicts are accepted"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except Exception as exc:  # whatever a damaged or foreign file makes the unpickler raise
         raise I2IError(
-            f"{path}: not a readable PyTorch checkpoint ({_first_line(exc)[:160]}); it may be truncated or "
+            f"{path}: not a readable PyTorch checkpoint ({_shorten(_first_line(exc))}); it may be truncated or "
             "corrupted: download or copy it again"
         ) from None
+
+
+def _shorten(text: str, width: int = 160) -> str:
+    """At most `width` characters, cut at a word boundary."""
+    return textwrap.shorten(text, width, placeholder=" ...")
 
 
 def is_state_dict(obj: Any) -> bool:
@@ -294,7 +307,8 @@ def unwrap(obj: Any) -> Any:
 
 
 def _strip_prefixes(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    for prefix in ("module.", "_orig_mod.", "module._orig_mod.", "_orig_mod.module."):
+    # DataParallel/DDP, torch.compile, and trainers that save the generator under its attribute name
+    for prefix in ("module.", "_orig_mod.", "module._orig_mod.", "_orig_mod.module.", "netG."):
         if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
@@ -311,7 +325,22 @@ def read_any(path: str | os.PathLike) -> Checkpoint | Any:
         head = fh.read(16)
     if path.suffix == ".safetensors" or _looks_like_safetensors(head):
         return read_safetensors(path)
-    return unwrap(load_official(path))
+    content = load_official(path)
+    if _optimizer_state(content):
+        raise I2IError(
+            f"{path}: holds optimiser state (state, param_groups), not network weights; use the weights file "
+            "saved beside it (e.g. 100000_nets_ema.ckpt rather than 100000_optims.ckpt)"
+        )
+    return unwrap(content)
+
+
+def _optimizer_state(content: Any) -> bool:
+    """An optimiser's `state_dict()`, or a dict of them (StarGAN v2's `*_optims.ckpt`)."""
+    if not isinstance(content, dict):
+        return False
+    return {"state", "param_groups"} <= set(content) or any(
+        isinstance(v, dict) and {"state", "param_groups"} <= set(v) for v in content.values()
+    )
 
 
 def _looks_like_safetensors(head: bytes) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -55,6 +57,16 @@ def _main(
     _state["debug"] = debug
 
 
+def _one_line(exc: BaseException) -> str:
+    """The user's message: rich markup escaped, and a DataLoader worker's re-raise unwrapped (it carries
+    the worker's traceback, and the original message on its last line)."""
+    text = str(exc)
+    if "\nOriginal Traceback" in text:
+        last = text.rstrip().splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return escape(text)
+
+
 def friendly_errors(command):
     """User errors become one line on stderr and an exit code (1, or 2 for usage); `--debug` re-raises."""
 
@@ -65,7 +77,7 @@ def friendly_errors(command):
         except I2IError as exc:
             if _state["debug"]:
                 raise
-            err.print(f"[red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/] {_one_line(exc)}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/]")
@@ -76,7 +88,8 @@ def friendly_errors(command):
             if _state["debug"]:
                 raise
             err.print(
-                f"[red]internal error:[/] {type(exc).__name__}: {exc} (run `i2i --debug ...` for the traceback)",
+                f"[red]internal error:[/] {type(exc).__name__}: {_one_line(exc)} "
+                "(run `i2i --debug ...` for the traceback)",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -95,6 +108,13 @@ def _domains_option() -> Any:
 
 def _precision_option() -> Any:
     return typer.Option("--precision", help="auto (the device's fast path), fp32, bf16 or fp16.")
+
+
+def _check_counts(**given: int | None) -> None:
+    """Options that count something must count at least one."""
+    for name, value in given.items():
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not {value}")
 
 
 def _overrides(assignments: list[str] | None, domains: str | None = None) -> dict[str, str]:
@@ -329,11 +349,12 @@ def translate(
              "attrs": attrs}  # fmt: skip
     conditions = {k: v for k, v in given.items() if v is not None}
     references = list(reference or [])
+    _check_counts(batch_size=batch_size, max_pixels=max_pixels, num_styles=num_styles)
     styled = num_styles > 1 or len(references) > 1 or grid
     if len(references) == 1 and not styled:
         conditions["reference"] = references[0]
     fmt = None if fmt == "same" else imageio.normalise_format(fmt)
-    files = imageio.find_images(inputs)
+    files = imageio.find_images(inputs, output=destination)
     if not files:
         raise I2IError(f"no images found in {', '.join(map(str, inputs))}")
     loaded = load(
@@ -442,6 +463,10 @@ def upscale(
         bool, typer.Option("--no-provenance", help="Do not tag outputs with model/weights.")
     ] = False,
     max_pixels: Annotated[int | None, typer.Option("--max-pixels", help="Refuse larger images.")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Config override key=value, e.g. act_type=relu (repeatable)."),
+    ] = None,
     denoise_strength: Annotated[
         float | None,
         typer.Option(
@@ -477,19 +502,22 @@ def upscale(
         raise UsageError(
             f"--alpha-upsampler must be {' or '.join(tiling.ALPHA_UPSAMPLERS)}, not '{alpha_upsampler}'"
         )
-    if outscale is not None and not outscale > 0:
-        raise UsageError(f"--outscale must be above 0, not {outscale:g}")
+    if outscale is not None and not 0 < outscale < math.inf:
+        raise UsageError(f"--outscale must be a finite number above 0, not {outscale:g}")
     if min(tile or 0, tile_pad, pre_pad) < 0:
         raise UsageError("--tile, --tile-pad and --pre-pad must not be negative")
+    _check_counts(max_pixels=max_pixels)
     fmt_name = None if fmt == "same" else imageio.normalise_format(fmt)
     files = imageio.find_images(inputs)
     if not files:
         raise I2IError(f"no images found in {', '.join(map(str, inputs))}")
     chosen = weights or _default_weights(model)
     if denoise_strength is None:
-        loaded = load(model, chosen, device=device, precision=precision)
+        loaded = load(model, chosen, device=device, precision=precision, **_overrides(set_))
     else:
-        loaded = _denoise_blend(model, chosen, denoise_twin, denoise_strength, device, precision)
+        loaded = _denoise_blend(
+            model, chosen, denoise_twin, denoise_strength, device, precision, _overrides(set_)
+        )
     options = UpscaleOptions(
         outscale=outscale,
         alpha_upsampler=alpha_upsampler,
@@ -516,7 +544,15 @@ def upscale(
         raise typer.Exit(1)
 
 
-def _denoise_blend(model: str, weights: str, twin: str | None, strength: float, device: str, precision: str):
+def _denoise_blend(
+    model: str,
+    weights: str,
+    twin: str | None,
+    strength: float,
+    device: str,
+    precision: str,
+    overrides: dict[str, str],
+):
     """Real-ESRGAN's `-dn`: strength x weights + (1 - strength) x their weak-denoise twin (weight blending)."""
     from .api import interpolate
     from .catalogue import weights_entries
@@ -529,7 +565,7 @@ def _denoise_blend(model: str, weights: str, twin: str | None, strength: float, 
             "--denoise-strength needs weights with a weak-denoise twin, e.g. --weights realesr-general-x4v3-pth, "
             f"or --denoise-twin PATH; '{weights}' has none"
         )
-    return interpolate(twin, weights, strength, model=model, device=device, precision=precision)
+    return interpolate(twin, weights, strength, model=model, device=device, precision=precision, **overrides)
 
 
 def _default_weights(model: str | None) -> str:
@@ -723,10 +759,10 @@ def data_check(
     report = check_layout(root, layout)
     for problem in report.problems:
         out.print(problem, highlight=False, soft_wrap=True)
-    if report.problems:
-        raise typer.Exit(1)
     for note in report.notes:
         out.print(f"note: {note}", highlight=False, soft_wrap=True)
+    if report.problems:
+        raise typer.Exit(1)
     out.print(f"{root}: {report.summary} (fits {model})", highlight=False, soft_wrap=True)
 
 

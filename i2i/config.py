@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from typing import Any, Literal, get_args, get_origin
@@ -64,6 +65,9 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             ) from None
         if annotation is int and isinstance(value, float) and value != int(value):
             raise UsageError(f"{key}={value!r} is not an integer")
+        # every numeric setting is a count, size, weight or rate
+        if not math.isfinite(number) or number < 0:
+            raise UsageError(f"{key}={value!r}: must be a finite number >= 0")
         return number
     if annotation is str:
         return str(value)

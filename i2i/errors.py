@@ -29,3 +29,11 @@ def unknown_name(kind: str, name: str, choices: Iterable[str]) -> UsageError:
     return UsageError(
         f"unknown {kind} '{name}'{did_you_mean(name, choices)}; known: {', '.join(choices) or 'none'}"
     )
+
+
+def check_unique_names(field: str, names: Iterable[str]) -> None:
+    """Label names select a label by name: a repeated one would silently mean its first position."""
+    seen: set[str] = set()
+    repeated = sorted({n for n in names if n in seen or seen.add(n)})
+    if repeated:
+        raise UsageError(f"{field} names {', '.join(repeated)} more than once; each label needs its own name")

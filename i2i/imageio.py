@@ -127,17 +127,22 @@ def format_from_suffix(path: str | os.PathLike) -> str:
     return normalise_format(path.suffix)
 
 
-def find_images(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path]]:
+def find_images(
+    inputs: Sequence[str | os.PathLike], *, output: str | os.PathLike | None = None
+) -> list[tuple[Path, Path]]:
     """(file, relative path) for every image in the given files and folders.
 
-    Folders are scanned recursively in sorted order, skipping hidden files and folders and files without
-    an image suffix; the relative path mirrors the sub-folders. A file given by name must be an image.
+    Folders are scanned recursively in sorted order, skipping hidden files and folders, files without
+    an image suffix and the `output` folder when it lies inside an input folder (so a second run does not
+    take the first one's results as inputs); the relative path mirrors the sub-folders. A file given by
+    name must be an image.
     """
     found: list[tuple[Path, Path]] = []
+    skip = Path(output).resolve() if output is not None else None
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found.extend(_scan_folder(path))
+            found.extend(_scan_folder(path, skip if skip != path.resolve() else None))
         elif not path.exists():
             raise I2IError(f"{path}: no such file or folder")
         elif path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -147,10 +152,14 @@ def find_images(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path]]:
     return found
 
 
-def _scan_folder(folder: Path) -> list[tuple[Path, Path]]:
+def _scan_folder(folder: Path, skip: Path | None = None) -> list[tuple[Path, Path]]:
     hits = []
     for root, dirs, files in os.walk(folder):
-        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        dirs[:] = [
+            name
+            for name in dirs
+            if not name.startswith(".") and (skip is None or Path(root, name).resolve() != skip)
+        ]
         for name in files:
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
                 file = Path(root, name)
@@ -257,10 +266,10 @@ def read_image(
             return _from_pil(src, name)
         except _DECODE_ERRORS as exc:
             raise _undecodable(Path(name), exc) from None
-    return _read_file(Path(src), _max_pixels(max_pixels))
+    return _read_file(Path(src), pixel_limit(max_pixels))
 
 
-def _max_pixels(explicit: int | None) -> int:
+def pixel_limit(explicit: int | None) -> int:
     raw = explicit if explicit is not None else os.environ.get(MAX_PIXELS_ENV, DEFAULT_MAX_PIXELS)
     try:
         value = int(raw)

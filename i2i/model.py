@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import inspect
 import math
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -58,7 +59,16 @@ class Model(abc.ABC):
         self.config = config if config is not None else self.Config()
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
-        self.networks: dict[str, nn.Module] = self.build_networks()
+        try:
+            with warnings.catch_warnings():  # a width of 0 is reported below, in one line
+                warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+                self.networks: dict[str, nn.Module] = self.build_networks()
+        except (ValueError, RuntimeError, ZeroDivisionError) as exc:
+            # e.g. ngf=0: the settings describe no network
+            raise UsageError(f"{self.name}: these settings make no network ({exc})") from None
+        empty = [n for n, net in self.networks.items() if any(p.numel() == 0 for p in net.parameters())]
+        if empty:
+            raise UsageError(f"{self.name}: these settings give network {empty[0]} a layer of width 0")
         for net in self.networks.values():
             net.to(self.device)
         self.loaded: set[str] = set(self.networks)
@@ -86,6 +96,10 @@ class Model(abc.ABC):
     def size_multiple(self) -> int:
         """Input sides must be multiples of this; inputs are padded and outputs cropped back."""
         return 1
+
+    def min_size(self) -> int:
+        """The shortest side the networks accept (a smaller input is padded up to it and cropped back)."""
+        return self.size_multiple()
 
     @property
     def input_channels(self) -> int:
@@ -156,6 +170,14 @@ class Model(abc.ABC):
         for net_name, state in networks.items():
             net = self.networks[net_name]
             state = drop_legacy_instance_norm(net, state)
+            damaged = next(
+                (k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None
+            )
+            if damaged is not None:
+                raise I2IError(
+                    f"{self.name} network {net_name}: {damaged} holds NaN or infinite values; the weights are "
+                    "damaged (or come from a run that diverged)"
+                )
             try:
                 net.load_state_dict(state, strict=strict)
             except RuntimeError as exc:
@@ -269,8 +291,12 @@ class Model(abc.ABC):
 
     def _padded_shape(self, image: Any) -> tuple[int, int, int]:
         height, width = image.pixels.shape[:2]
-        m = self.size_multiple()
-        return (math.ceil(height / m) * m, math.ceil(width / m) * m, image.pixels.shape[2])
+        m, least = self.size_multiple(), self.min_size()
+        return (
+            math.ceil(max(height, least) / m) * m,
+            math.ceil(max(width, least) / m) * m,
+            image.pixels.shape[2],
+        )
 
     def required_networks(self, conditions: dict[str, Any]) -> tuple[str, ...]:
         """The networks a translation with these conditions runs."""
@@ -294,13 +320,15 @@ class Model(abc.ABC):
         tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
         return tensor * (hi - lo) + lo
 
-    def from_output_tensor(self, y: torch.Tensor, image: Any) -> Any:
-        """1xCxHxW model output -> `ImageData` matching the input's channels, bit depth and alpha."""
+    def from_output_tensor(self, y: torch.Tensor, image: Any, input_channels: int = 3) -> Any:
+        """1xCxHxW model output -> `ImageData` with the input's bit depth and alpha; greyscale when a grey
+        image went through a colour network as three equal channels (a 1-channel network's colour output
+        is what it is for, e.g. colourisation)."""
         from .imageio import ImageData, luma, resize_alpha
 
         lo, hi = self.value_range
         pixels = ((y[0].float().cpu() - lo) / (hi - lo)).clamp_(0, 1).permute(1, 2, 0).numpy()
-        if image.pixels.shape[2] == 1 and pixels.shape[2] == 3:
+        if image.pixels.shape[2] == 1 and pixels.shape[2] == 3 and input_channels == 3:
             pixels = luma(pixels)  # greyscale in, greyscale out
         if self.output_rounding == "truncate" and image.bit_depth == 8:
             pixels = np.floor(pixels * 255.0) / 255.0
@@ -328,7 +356,7 @@ class Model(abc.ABC):
         with torch.inference_mode(), autocast(self.device, self.precision):
             y = self.forward_tensor(x, **conditions)
         y = y[:, :, top * s : (top + height) * s, left * s : (left + width) * s]
-        return [self.from_output_tensor(y[i : i + 1], im) for i, im in enumerate(images)]
+        return [self.from_output_tensor(y[i : i + 1], im, channels) for i, im in enumerate(images)]
 
 
 _LEGACY_NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__, imageio
-from .errors import I2IError
+from .errors import I2IError, UsageError
 from .model import Model
 
 
@@ -63,7 +64,7 @@ def run_translation(
 
     def fail(path: Path, message: str) -> None:
         failures.append((path, message))
-        console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
     start = time.perf_counter()
     bar = Progress(
@@ -132,6 +133,15 @@ def run_styles(
 
     console = console or Console(stderr=True)
     conditions = dict(conditions or {})
+    # what is wrong with the request is wrong for every file: say it once, before any work
+    if num_styles < 1:
+        raise UsageError(f"--num-styles must be at least 1, not {num_styles}")
+    if references and num_styles not in (1, len(references)):
+        raise UsageError(
+            f"--num-styles {num_styles} with {len(references)} reference image(s): reference-guided "
+            "translation makes one style per reference"
+        )
+    model.check_conditions(conditions)
     tag = provenance_tag(model) if provenance else None
     refs = [imageio.read_image(r, max_pixels=max_pixels) for r in references] or None
     failures: list[tuple[Path, str]] = []
@@ -151,9 +161,11 @@ def run_styles(
                 target = imageio.output_path(destination, rel.with_name(f"{rel.stem}_s{k}{rel.suffix}"), fmt)
                 imageio.write_image(target, result, format=fmt, provenance=tag)
             rows.append([cell(image), *(cell(s) for s in styles)])
+        except UsageError:
+            raise
         except (I2IError, OSError) as exc:
             failures.append((path, named_error(path, exc)))
-            console.print(f"[red]error:[/] {failures[-1][1]}", highlight=False, soft_wrap=True)
+            console.print(f"[red]error:[/] {escape(failures[-1][1])}", highlight=False, soft_wrap=True)
     if grid and rows:
         if refs:
             rows.insert(0, [np.ones((tile, tile, 3), np.float32), *(cell(r) for r in refs)])
@@ -178,7 +190,10 @@ def _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, fail)
         results = model.translate_images([d[2] for d in decoded], batch_size=batch_size, **conditions)
     except I2IError:
         raise
-    except RuntimeError as exc:  # e.g. out of memory on one large image: report the files, go on
+    except (
+        RuntimeError,
+        ValueError,
+    ) as exc:  # e.g. out of memory on one large image: report the files, go on
         if len(decoded) > 1:
             for item in decoded:
                 _translate_and_write(model, [item], fmt, tag, 1, conditions, fail)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import catalogue, imageio, tiling
@@ -51,6 +52,10 @@ def _suffixed(path: Path, outscale: float) -> Path:
     return path.with_name(f"{path.stem}{scale_suffix(outscale)}{path.suffix}")
 
 
+#: outputs may have this many times the pixels that inputs may (a x4 upscale of the largest input)
+OUTPUT_PIXEL_FACTOR = 16
+
+
 def plan_outputs(
     inputs: Sequence[Path],
     files: Sequence[tuple[Path, Path]],
@@ -59,8 +64,8 @@ def plan_outputs(
     fmt: str | None = None,
 ) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """(input, output) for each of `files` (from `imageio.find_images(inputs)`), and the files left out
-    as earlier results of this command: outputs of this very run, or files in the output folder when it
-    lies inside an input folder (files named one by one are never left out).
+    as earlier results of this command: outputs of this very run (named as such and tagged by i2i), or files
+    in the output folder when it lies inside an input folder (files named one by one are never left out).
 
     No `output`: next to the input, with the `_x<outscale>` suffix. An output file (a suffix, not a
     folder) for a single input file: that file. An output folder: the input's relative path under it,
@@ -81,13 +86,25 @@ def plan_outputs(
     named = {Path(item).resolve() for item in inputs if Path(item).is_file()}
     targets = {target.resolve() for _, target in jobs}
     inside = output.resolve() if output is not None and not single else None
+    # a file named like another's output is an earlier result only if i2i made it (its provenance tag):
+    # a user's own `photo_x4.png` stays an input, and the job that would replace it fails instead
     earlier = [
         path
         for path, _ in jobs
         if path.resolve() not in named
-        and (path.resolve() in targets or (inside is not None and inside in path.resolve().parents))
+        and (
+            (inside is not None and inside in path.resolve().parents)
+            or (path.resolve() in targets and _made_by_i2i(path))
+        )
     ]
     return [job for job in jobs if job[0] not in earlier], earlier
+
+
+def _made_by_i2i(path: Path) -> bool:
+    try:
+        return imageio.read_provenance(path) is not None
+    except (I2IError, OSError):
+        return False
 
 
 def run_upscale(
@@ -116,14 +133,21 @@ def run_upscale(
 
     def fail(path: Path, message: str) -> None:
         failures.append((path, message))
-        console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+        console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
     def notify(message: str) -> None:
-        console.print(f"[yellow]note:[/] {message}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
     def upscale_one(path: Path, target: Path) -> None:
         try:
             image = imageio.read_image(path, max_pixels=max_pixels)
+            height, width = image.pixels.shape[:2]
+            if height * width * outscale**2 > OUTPUT_PIXEL_FACTOR * imageio.pixel_limit(max_pixels):
+                raise I2IError(
+                    f"the x{outscale:g} output would be {round(width * outscale)}x{round(height * outscale)}, "
+                    f"over {OUTPUT_PIXEL_FACTOR}x the pixel limit; raise it with --max-pixels or use a smaller "
+                    "--outscale"
+                )
             array = tiling.enhance(
                 model,
                 image,

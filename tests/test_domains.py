@@ -104,7 +104,7 @@ def test_domain_folders_without_a_train_level(tmp_path: Path) -> None:
     assert (
         report.ok and report.summary == "multi-domain dataset: train 2 domains (cat 2 images, dog 3 images)"
     )
-    assert report.notes == [f"{tmp_path}: 1 image outside the domain folders ignored: 000.png"]
+    assert report.notes == [f"{tmp_path}: 1 file outside the domain folders ignored: 000.png"]
     assert [len(f) for f in find_domains(tmp_path).files] == [2, 3]
 
 

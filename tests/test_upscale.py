@@ -208,7 +208,7 @@ def test_provenance_tag(tmp_path):
     [
         (["--tile-mode", "fancy"], "--tile-mode must be blend or reference"),
         (["--alpha-upsampler", "bicubic"], "--alpha-upsampler must be model or resize"),
-        (["--outscale", "0"], "--outscale must be above 0"),
+        (["--outscale", "0"], "--outscale must be a finite number above 0"),
         (["--tile", "-1"], "must not be negative"),
     ],
 )

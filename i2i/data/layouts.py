@@ -28,8 +28,8 @@ from ..errors import I2IError, unknown_name
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"})
 PHASES = ("train", "val", "test")
 LAYOUTS = ("paired", "unaligned", "images", "domains", "attributes")
-#: `check_layout` opens the headers of at most this many images per folder
-HEADER_CHECK_LIMIT = 2000
+#: `check_layout` decodes at most this many images per folder
+CHECK_LIMIT = 2000
 _SHOWN = 5
 _SHOWN_IN_CHECK = 3
 _UNREADABLE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
@@ -146,14 +146,14 @@ def find_domains(root: Path, phase: str = "train") -> DomainFiles:
     return DomainFiles(tuple(f.name for f in folders), tuple(files))
 
 
-def check_layout(root: str | Path, layout: str, *, max_checked: int = HEADER_CHECK_LIMIT) -> LayoutReport:
+def check_layout(root: str | Path, layout: str, *, max_checked: int = CHECK_LIMIT) -> LayoutReport:
     """Every problem that would stop training on `root` with `layout` ("paired", "unaligned", "images" or
     "domains"), one message each, plus notes (ignored non-image files, partial checks) and a one-line summary.
 
     Required: `train` data (`train/`, `A/` + `B/` or `train/A` + `train/B` for paired; `trainA/` + `trainB/`
     for unaligned; at least two non-empty domain folders in `ROOT/` or `ROOT/train/` for domains); `val` and
-    `test` splits are checked when present. Image headers are opened (not decoded) to find unreadable files,
-    for at most `max_checked` images per folder. Raises `UsageError` for an unknown `layout`.
+    `test` splits are checked when present. Images are decoded to find unreadable or truncated files, for
+    at most `max_checked` images per folder. Raises `UsageError` for an unknown `layout`.
     """
     if layout not in LAYOUTS:
         raise unknown_name("dataset layout", layout, LAYOUTS)
@@ -379,10 +379,10 @@ def _check_domains(root: Path, report: LayoutReport, max_checked: int) -> list[s
                 f"{base} has the domains {', '.join(names) or 'none'} but train has "
                 f"{', '.join(train_names)}; a domain's index is its position in the sorted names, so the folders must match"
             )
-        loose = _loose_images(base)
+        loose = sorted(p for p in base.iterdir() if p.is_file() and not p.name.startswith("."))
         if loose:
             report.notes.append(
-                f"{base}: {_count(len(loose), 'image')} outside the domain folders ignored: "
+                f"{base}: {_count(len(loose), 'file')} outside the domain folders ignored: "
                 f"{_names((p.name for p in loose), _SHOWN_IN_CHECK)}"
             )
         sizes = [f"{f.name} {_count(_check_folder(f, report, max_checked), 'image')}" for f in folders]
@@ -504,7 +504,7 @@ def _check_images(
     min_width: int = 1,
 ) -> None:
     """Report an empty folder, ignored non-image files and images whose header is unreadable or that are
-    narrower than `min_width` (headers only, for the first `max_checked` images)."""
+    narrower than `min_width` (decoded whole, so truncated files show; the first `max_checked` images)."""
     if not images:
         report.problems.append(_empty(folder, others))
         return
@@ -518,6 +518,7 @@ def _check_images(
         try:
             with Image.open(path) as image:
                 width = image.size[0]
+                image.load()
         except _UNREADABLE_ERRORS as err:
             # PIL's message for an unknown format repeats the path.
             reason = "unknown format or corrupt header" if isinstance(err, UnidentifiedImageError) else err
@@ -529,6 +530,4 @@ def _check_images(
     if len(bad) > _SHOWN:
         report.problems.append(f"{folder}: {len(bad) - _SHOWN} more unreadable or too narrow images")
     if len(images) > max_checked:
-        report.notes.append(
-            f"{folder}: checked the headers of the first {max_checked} of {len(images)} images"
-        )
+        report.notes.append(f"{folder}: checked the first {max_checked} of {len(images)} images")

@@ -9,7 +9,7 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from ..errors import I2IError, unknown_name
+from ..errors import I2IError, UsageError, unknown_name
 from .layouts import find_paired, split_aligned
 from .transforms import check_preprocess, get_params, get_transform
 
@@ -52,7 +52,7 @@ class PairedDataset(Dataset):
         if direction not in DIRECTIONS:
             raise unknown_name("direction", direction, DIRECTIONS)
         if load_size < crop_size:
-            raise I2IError(f"load_size ({load_size}) must be >= crop_size ({crop_size})")
+            raise UsageError(f"load_size ({load_size}) must be >= crop_size ({crop_size})")
         found = find_paired(Path(root), phase)
         self.layout = found.layout
         self.items: list[Path] | list[tuple[Path, Path]] = (found.files or found.pairs)[:max_dataset_size]

@@ -302,6 +302,11 @@ def generator_size_multiple(netG: str) -> int:
     return 4
 
 
+def generator_min_size(netG: str) -> int:
+    """ResNet generators need 2x2 maps after their two downsamplings (reflection padding, instance norm)."""
+    return generator_size_multiple(netG) if netG.startswith("unet_") else 8
+
+
 def init_weights(net: nn.Module, init_type: str = "normal", init_gain: float = 0.02) -> None:
     """The reference `init_weights`: N(0, gain) convs/linears with zero bias, N(1, gain) BatchNorm2d."""
 

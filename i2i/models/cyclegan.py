@@ -25,13 +25,14 @@ from ._blocks import (
     define_G,
     detect_discriminator,
     detect_generator,
+    generator_min_size,
     generator_size_multiple,
     init_weights,
     make_scheduler,
     rename_resnet_blocks,
     set_requires_grad,
 )
-from .pix2pix import reference_options
+from .pix2pix import check_training_crop, reference_options
 
 Direction = Literal["AtoB", "BtoA"]
 
@@ -140,6 +141,9 @@ class CycleGAN(Model):
     def size_multiple(self) -> int:
         return generator_size_multiple(self.config.netG)
 
+    def min_size(self) -> int:
+        return generator_min_size(self.config.netG)
+
     # -------------------------------------------------------------------------------- inference
 
     def required_networks(self, conditions: dict[str, Any]) -> tuple[str, ...]:
@@ -161,6 +165,7 @@ class CycleGAN(Model):
         from ..data.unaligned import UnalignedDataset
 
         c = self.config
+        check_training_crop(c, self.size_multiple(), self.min_size())
         return UnalignedDataset(
             data,
             phase="train",

@@ -317,11 +317,13 @@ def detect_generator(state: StateDict) -> tuple[dict[str, Any], StateDict] | Non
         if ups != 2:
             stages = ups  # a new-layout file of a non-x4 old-arch model
     if stages is None:
-        unshuffle = {3: 1, 12: 2, 48: 4}.get(num_in) if num_in in (3, 12, 48) else None
+        # x2 / x1 models pixel-unshuffle their input (4x / 16x the channels). RGB models are the rule; for
+        # others, an input as wide as the output (grey to grey, RGBA to RGBA) is the likely reading
+        num_out = int(state["conv_last.weight"].shape[0])
+        unshuffle = {3: 1, 12: 2, 48: 4}.get(num_in)
         if unshuffle is None:
-            in_ch, unshuffle = num_in, 1
-        else:
-            in_ch = num_in // unshuffle**2
+            unshuffle = {num_out: 1, 4 * num_out: 2, 16 * num_out: 4}.get(num_in, 1)
+        in_ch = num_in // unshuffle**2
         scale = {1: 4, 2: 2, 4: 1}[unshuffle]
     else:
         # One upsampling stage is x2 (2^1) or x3 (a single Upsample(3)); the weights cannot tell them apart,

@@ -23,6 +23,7 @@ from ._blocks import (
     define_G,
     detect_discriminator,
     detect_generator,
+    generator_min_size,
     generator_size_multiple,
     gradient_penalty,
     init_weights,
@@ -105,6 +106,9 @@ class Pix2Pix(Model):
     def size_multiple(self) -> int:
         return generator_size_multiple(self.config.netG)
 
+    def min_size(self) -> int:
+        return generator_min_size(self.config.netG)
+
     # -------------------------------------------------------------------------------- inference
 
     def forward_tensor(
@@ -126,6 +130,7 @@ class Pix2Pix(Model):
         from ..data.paired import PairedDataset
 
         c = self.config
+        check_training_crop(c, self.size_multiple(), self.min_size())
         return PairedDataset(
             data,
             phase="train",
@@ -253,7 +258,7 @@ class Pix2Pix(Model):
 
 
 def reference_options(config_cls: type, options: dict[str, str] | None) -> dict[str, Any]:
-    """The settings of a reference `train_opt.txt` that are fields of `config_cls` (values as text).
+    """The settings of a reference `train_opt.txt` that are fields of `config_cls`, parsed by field type.
 
     The reference writes `max_dataset_size: inf` (i2i: None); values i2i cannot parse are left out."""
     from ..config import _coerce, field_types
@@ -266,11 +271,21 @@ def reference_options(config_cls: type, options: dict[str, str] | None) -> dict[
         if key == "max_dataset_size" and value.strip().lower() == "inf":
             value = "none"
         try:
-            _coerce(value, fields[key], key)
+            settings[key] = _coerce(value, fields[key], key)
         except UsageError:
             continue
-        settings[key] = value
     return settings
+
+
+def check_training_crop(config: Any, multiple: int, least: int) -> None:
+    """Training crops must suit the generator (a U-Net halves them down to 1x1, a ResNet to a quarter)."""
+    if "crop" not in config.preprocess:
+        return
+    if config.crop_size % multiple or config.crop_size < least:
+        raise UsageError(
+            f"crop_size={config.crop_size} does not suit netG={config.netG}: training crops must be multiples "
+            f"of {multiple} and at least {max(multiple, least)} (--set crop_size=..., or another netG)"
+        )
 
 
 def batch_statistics_forward(

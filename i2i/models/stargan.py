@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import I2IError, UsageError, unknown_name
+from ..errors import I2IError, UsageError, check_unique_names, unknown_name
 from ..model import Model, StateDict
 from ..train.optim import adam
 from ._blocks import gradient_penalty, set_requires_grad
@@ -199,8 +199,16 @@ class StarGAN(Model):
         "n_critic": 1,
     }
 
+    def __init__(self, config: StarGANConfig | None = None, **kwargs: Any) -> None:
+        if config is not None and config.domains and config.dataset == "celeba":
+            # domain names only mean something to a folder-trained model: naming them says it is one
+            config = replace(config, dataset="rafd")
+        super().__init__(config, **kwargs)
+
     def build_networks(self) -> dict[str, nn.Module]:
         c = self.config
+        check_unique_names("domains", c.domains)
+        check_unique_names("selected_attrs", c.selected_attrs)
         if c.image_size % 2**c.d_repeat_num:
             raise UsageError(
                 f"image_size {c.image_size} must be a multiple of 2^d_repeat_num = {2**c.d_repeat_num} "
@@ -213,6 +221,9 @@ class StarGAN(Model):
 
     def size_multiple(self) -> int:
         return 4
+
+    def min_size(self) -> int:
+        return 8  # instance norm needs more than one value per channel after the two downsamplings
 
     # -------------------------------------------------------------------------------- inference
 
@@ -229,7 +240,8 @@ class StarGAN(Model):
         from ..data.attributes import attribute_vector
 
         c = self.config
-        if c.dataset == "celeba":
+        unnamed = c.dataset == "celeba" and len(c.selected_attrs) != c.c_dim and not attrs
+        if c.dataset == "celeba" and not (unnamed and target_domain is not None):
             if target_domain is not None:
                 raise UsageError(
                     "this StarGAN was trained on CelebA attributes: choose the target with attrs "
@@ -245,16 +257,23 @@ class StarGAN(Model):
         return F.one_hot(torch.tensor([index]), c.c_dim).float()
 
     def _check_label_names(self, field: str) -> None:
-        names = self.label_names
-        if len(names) != self.config.c_dim:
+        names, c_dim = self.label_names, self.config.c_dim
+        if len(names) != c_dim:
+            folders = (
+                f"; if it was trained on domain folders (RaFD-like), choose the target with --target-domain "
+                f"0..{c_dim - 1} or name the domains with --domains"
+                if field == "selected_attrs"
+                else ""
+            )
             raise I2IError(
-                f"this model takes {self.config.c_dim} labels but {field} names {len(names)} "
-                f"({', '.join(names) or 'none'}); set {field} to the {self.config.c_dim} names it was "
-                "trained with, in order"
+                f"this model takes {c_dim} labels but {field} names {len(names)} "
+                f"({', '.join(names) or 'none'}); set {field} to the {c_dim} names it was "
+                f"trained with, in order (--set {field}=A,B,...){folders}"
             )
 
     def _domain_index(self, target_domain: str | int | None) -> int:
-        domains, c_dim = self.config.domains, self.config.c_dim
+        c_dim = self.config.c_dim
+        domains = self.config.domains if self.config.dataset == "rafd" else ()
         if target_domain is None:
             choices = ", ".join(domains) if domains else f"an index 0..{c_dim - 1}"
             raise UsageError(f"choose the target domain (--target-domain): {choices}")
@@ -262,7 +281,7 @@ class StarGAN(Model):
             self._check_label_names("domains")
         if str(target_domain) in domains:
             return domains.index(str(target_domain))
-        if isinstance(target_domain, int) or str(target_domain).isdigit():
+        if isinstance(target_domain, int) or re.fullmatch(r"-?\d+", str(target_domain).strip()):
             index = int(target_domain)
             if not 0 <= index < c_dim:
                 raise UsageError(f"target_domain {index} is out of range: this model has {c_dim} domains")
@@ -425,6 +444,7 @@ class StarGAN(Model):
         and (from D's classifier kernel) image_size are read from the shapes."""
         settings: dict[str, Any] = {}
         networks: dict[str, StateDict] = {}
+        labels: dict[str, int] = {}
         for role, state in states.items():
             found = detect_generator(state)
             name = "G"
@@ -438,10 +458,11 @@ class StarGAN(Model):
                 )
             if name in networks:
                 raise I2IError(f"two StarGAN {'generators' if name == 'G' else 'discriminators'} given")
-            if settings.get("c_dim", found["c_dim"]) != found["c_dim"]:
+            labels[name] = found["c_dim"]
+            if len(set(labels.values())) > 1:
                 raise I2IError(
-                    f"the generator takes {settings['c_dim']} labels but the discriminator classifies "
-                    f"{found['c_dim']}; they are not from the same model"
+                    f"the generator takes {labels['G']} labels but the discriminator classifies "
+                    f"{labels['D']}; they are not from the same model"
                 )
             settings.update(found)
             networks[name] = state

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import I2IError, UsageError, unknown_name
+from ..errors import I2IError, UsageError, check_unique_names, unknown_name
 from ..model import Model, StateDict
 from ._fan import FAN
 
@@ -498,6 +499,7 @@ class StarGANv2(Model):
 
     def build_networks(self) -> dict[str, nn.Module]:
         c = self.config
+        check_unique_names("domains", c.domains)
         if c.domains and len(c.domains) != c.num_domains:
             raise I2IError(
                 f"domains={','.join(c.domains)} names {len(c.domains)} domains, but the model has "
@@ -558,7 +560,7 @@ class StarGANv2(Model):
         names = self.domain_names
         if domain is None:
             return 0
-        if isinstance(domain, str) and domain not in names and domain.strip().isdigit():
+        if isinstance(domain, str) and domain not in names and re.fullmatch(r"-?\d+", domain.strip()):
             domain = int(domain)
         if isinstance(domain, int):
             if not 0 <= domain < len(names):
@@ -590,6 +592,11 @@ class StarGANv2(Model):
     def translate_images(self, images: Sequence[Any], *, batch_size: int = 1, **conditions: Any) -> list[Any]:
         """`ImageData` in, `ImageData` out; conditions as `forward_tensor` (the reference is read once)."""
         self.check_conditions(conditions)
+        psi = conditions.get("psi")
+        if psi is not None and not 0.0 <= float(psi) <= 1.0:  # NaN fails too
+            raise UsageError(
+                f"psi must be between 0 (the domain's mean style) and 1 (no truncation), not {psi}"
+            )
         if conditions.get("reference") is not None and conditions.get("psi", 1.0) != 1.0:
             raise UsageError("psi (truncation) applies to latent-guided translation, not to a reference")
         conditions["target_domain"] = self.domain_index(conditions.get("target_domain"))
@@ -868,7 +875,9 @@ class StarGANv2(Model):
         kinds = {network_kind(state) for state in states.values()}
         if kinds & {"generator", "mapping_network", "style_encoder"}:
             return 0.95
-        return 0.6 if "discriminator" in kinds else 0.0
+        if "discriminator" in kinds:
+            return 0.6
+        return 0.5 if kinds == {"fan"} else 0.0  # only to say what a wing.ckpt is for
 
     @classmethod
     def import_official(

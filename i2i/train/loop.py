@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -35,6 +36,7 @@ from ..runtime import autocast, resolve_device, resolve_precision
 from . import distributed
 
 RUN_FILE = "run.json"
+LOG_FILE = "log.jsonl"
 MODEL_FILE = "model.safetensors"
 CHECKPOINTS = "checkpoints"
 
@@ -125,6 +127,7 @@ def _prepare_run(model_name: str | None, options: TrainOptions, overrides: dict[
         if model_name and model_name != stored["model"]:
             raise UsageError(f"{run_dir} is a {stored['model']} run, not {model_name}")
         merged = TrainOptions(**{**stored["options"], "resume": True, "run_dir": str(run_dir)})
+        _check_unchanged(stored, options, overrides)
         for key in ("steps", "epochs", "progress", "workers", "sample_every", "save_every", "log_every"):
             given = getattr(options, key)
             if given != getattr(TrainOptions(), key):
@@ -133,17 +136,51 @@ def _prepare_run(model_name: str | None, options: TrainOptions, overrides: dict[
             merged.steps, merged.epochs = options.steps, options.epochs
         if options.data and Path(options.data) != Path(stored["options"]["data"]):
             merged.data = options.data
-        return stored["model"], merged, {**stored.get("overrides", {}), **overrides}, run_dir
+        return stored["model"], merged, stored.get("overrides", {}), run_dir
     if model_name is None:
         raise UsageError("name the model to train, e.g. `i2i train pix2pix --data DIR`")
     if not options.data:
         raise UsageError("--data is required: a dataset folder or a catalogue name (`i2i data list`)")
     run_dir = Path(options.run_dir) if options.run_dir else _new_run_dir(model_name)
     if (run_dir / RUN_FILE).exists():
-        raise I2IError(
-            f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir"
-        )
+        if _saved_anything(run_dir):
+            raise I2IError(
+                f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir"
+            )
+        # a run that stopped before its first checkpoint left nothing to continue: start it again
+        (run_dir / LOG_FILE).unlink(missing_ok=True)
     return model_name, options, overrides, run_dir
+
+
+def _saved_anything(run_dir: Path) -> bool:
+    return (run_dir / MODEL_FILE).exists() or any((run_dir / CHECKPOINTS).glob("step_*.safetensors"))
+
+
+def _check_unchanged(stored: dict[str, Any], options: TrainOptions, overrides: dict[str, str]) -> None:
+    """A resumed run continues exactly: settings that change what it computes cannot change on the way."""
+    defaults = TrainOptions()
+    for key, flag in (("batch_size", "--batch-size"), ("seed", "--seed"), ("weights", "--weights")):
+        given, before = getattr(options, key), stored["options"].get(key)
+        if given != getattr(defaults, key) and given != before:
+            raise UsageError(
+                f"{flag} {given} differs from the run's {before}: --resume continues a run exactly as it "
+                "started; start a new run (--weights RUN/model.safetensors) to change it"
+            )
+    config = stored.get("config", {})
+    for key, value in overrides.items():
+        before = stored.get("overrides", {}).get(key, config.get(key))
+        if str(value) != str(before) and not _same_value(value, before):
+            raise UsageError(
+                f"--set {key}={value} differs from the run's {key}={before}: --resume continues a run exactly "
+                "as it started; start a new run (--weights RUN/model.safetensors) to change settings"
+            )
+
+
+def _same_value(given: str, before: Any) -> bool:
+    try:
+        return json.loads(given) == before
+    except (ValueError, TypeError):
+        return str(given).replace(" ", "").split(",") == list(map(str, before or []))
 
 
 # ------------------------------------------------------------------------------------------------ state
@@ -219,6 +256,8 @@ class Trainer:
         opts = self.options
         if opts.batch_size < 1:
             raise UsageError("--batch-size must be at least 1")
+        if opts.workers < 0:
+            raise UsageError("--workers must be 0 (load in the training process) or more")
         _seed_everything(opts.seed)
         if opts.weights:
             model = load(
@@ -238,7 +277,10 @@ class Trainer:
         for net in model.networks.values():
             if training_channels_last(self.device):
                 net.to(memory_format=torch.channels_last)
-        model.setup_training()  # still knows which networks came from the weights file
+        try:
+            model.setup_training()  # still knows which networks came from the weights file
+        except ValueError as exc:  # e.g. Adam refusing beta1=2
+            raise UsageError(f"{self.model_name}: {exc}; check the --set values") from None
         model.loaded = set(model.networks)
         return model
 
@@ -316,6 +358,9 @@ class Trainer:
         state = RunPosition()
         if opts.resume:
             state = self._restore(model, ctx)
+            if self.group.is_main:
+                self._trim_log(state.step)
+                self._write_run_file(model)  # what this invocation read (e.g. a moved --data folder)
         elif self.group.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._write_run_file(model)
@@ -344,7 +389,7 @@ class Trainer:
                         break
         if self.group.is_main:
             final = model.save(self.run_dir / MODEL_FILE)
-            self.console.print(f"[green]done[/] {state.step} steps; model written to {final}")
+            self.console.print(f"[green]done[/] {state.step} steps; model written to {escape(str(final))}")
         distributed.barrier(self.group)
         return self.run_dir / MODEL_FILE
 
@@ -353,8 +398,8 @@ class Trainer:
         if opts.steps is not None and opts.epochs is not None:
             raise UsageError("give --steps or --epochs, not both")
         if opts.steps is not None:
-            if opts.steps < 0:
-                raise UsageError("--steps must be positive")
+            if opts.steps < 1:
+                raise UsageError("--steps must be at least 1")
             return opts.steps
         epochs = opts.epochs
         if epochs is None:
@@ -388,6 +433,14 @@ class Trainer:
         last = state.step >= total
         if state.step % max(1, opts.log_every) == 0 or last:
             values = {k: float(v) for k, v in losses.items()}
+            diverged = [f"{k} = {v}" for k, v in values.items() if not math.isfinite(v)]
+            if diverged:
+                saved = sorted((self.run_dir / CHECKPOINTS).glob("step_*.safetensors"))
+                kept = f"its last checkpoint is {saved[-1].name}" if saved else "no checkpoint was written"
+                raise I2IError(
+                    f"training diverged at step {state.step} ({', '.join(diverged)}); stopped, {kept}. "
+                    "Lower the learning rate or loss weights (--set), or use --precision fp32"
+                )
             if bar is not None:
                 bar.update(
                     task, completed=state.step, losses="  ".join(f"{k} {v:.3f}" for k, v in values.items())
@@ -404,8 +457,16 @@ class Trainer:
     def _lrs(self, model: Model) -> dict[str, float]:
         return {k: o.param_groups[0]["lr"] for k, o in getattr(model, "optimizers", {}).items()}
 
+    def _trim_log(self, step: int) -> None:
+        """Drop log lines written after the checkpoint a resumed run restarts from (they will come again)."""
+        log = self.run_dir / LOG_FILE
+        if not log.exists():
+            return
+        kept = [line for line in log.read_text().splitlines() if json.loads(line).get("step", 0) <= step]
+        checkpoint.atomic_write_text(log, "".join(f"{line}\n" for line in kept))
+
     def _log(self, record: dict[str, Any]) -> None:
-        with open(self.run_dir / "log.jsonl", "a", encoding="utf-8") as fh:
+        with open(self.run_dir / LOG_FILE, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
 
     # ---- outputs
@@ -452,7 +513,10 @@ class Trainer:
     def _restore(self, model: Model, ctx: StepContext) -> RunPosition:
         found = sorted((self.run_dir / CHECKPOINTS).glob("step_*.safetensors"))
         if not found:
-            raise I2IError(f"{self.run_dir}: no checkpoint to resume from in {CHECKPOINTS}/")
+            raise I2IError(
+                f"{self.run_dir}: no checkpoint to resume from in {CHECKPOINTS}/ (the run stopped before its "
+                "first save); start it again without --resume"
+            )
         ckpt = checkpoint.read_safetensors(found[-1])
         training = ckpt.training_state()
         if training is None:
@@ -471,7 +535,9 @@ class Trainer:
         _set_rng_state(training["rng"])
         progress = RunPosition(**training["progress"])
         model.step = progress.step
-        self.console.print(f"resuming {self.run_dir} from step {progress.step} ({found[-1].name})")
+        self.console.print(
+            f"resuming {escape(str(self.run_dir))} from step {progress.step} ({found[-1].name})"
+        )
         return progress
 
     def _progress(self, total: int, done: int):
