@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -67,13 +68,24 @@ def _one_line(exc: BaseException) -> str:
     return escape(text)
 
 
+def _note_warning(message, category, *_: Any, **__: Any) -> None:
+    if category.__name__ == "LossyWriteWarning":
+        err.print(f"[yellow]note:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    else:
+        err.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
 def friendly_errors(command):
     """User errors become one line on stderr and an exit code (1, or 2 for usage); `--debug` re-raises."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with warnings.catch_warnings():
+                # what a chosen output format cannot keep: said once per run, as a note
+                warnings.filterwarnings("once", message=r".* cannot hold ")
+                warnings.showwarning = _note_warning
+                return command(*args, **kwargs)
         except I2IError as exc:
             if _state["debug"]:
                 raise
@@ -108,6 +120,22 @@ def _domains_option() -> Any:
 
 def _precision_option() -> Any:
     return typer.Option("--precision", help="auto (the device's fast path), fp32, bf16 or fp16.")
+
+
+def _check_destination(destination: Path, single_file: bool, count: int) -> None:
+    """Say what is wrong with the output path before any work: one file for several images, a file where a
+    folder must go, a file type i2i cannot write."""
+    from . import imageio
+
+    if single_file:
+        imageio.normalise_format(destination.suffix)  # e.g. .gif: a usage error naming the formats
+    elif destination.is_file():
+        raise UsageError(f"{destination} is a file; {count} image(s) need an output folder")
+    elif destination.suffix.lower() in imageio.IMAGE_SUFFIXES and not destination.exists():
+        raise UsageError(
+            f"{destination} looks like a file name, but {count} images need an output folder; "
+            "give a folder (or one input for one output file)"
+        )
 
 
 def _check_counts(**given: int | None) -> None:
@@ -357,6 +385,9 @@ def translate(
     files = imageio.find_images(inputs, output=destination)
     if not files:
         raise I2IError(f"no images found in {', '.join(map(str, inputs))}")
+    single_file = len(files) == 1 and inputs[0].is_file() and bool(destination.suffix)
+    single_file = single_file and not destination.is_dir()
+    _check_destination(destination, single_file, len(files))
     loaded = load(
         model,
         weights or _default_weights(model),
@@ -398,7 +429,7 @@ def translate(
         provenance=not no_provenance,
         max_pixels=max_pixels,
         conditions=conditions,
-        single_file_output=len(files) == 1 and inputs[0].is_file() and bool(destination.suffix),
+        single_file_output=single_file,
         console=err,
         progress=not no_progress,
     )
@@ -511,6 +542,9 @@ def upscale(
     files = imageio.find_images(inputs)
     if not files:
         raise I2IError(f"no images found in {', '.join(map(str, inputs))}")
+    if output is not None:
+        single_file = len(files) == 1 and inputs[0].is_file() and bool(output.suffix)
+        _check_destination(output, single_file and not output.is_dir(), len(files))
     chosen = weights or _default_weights(model)
     if denoise_strength is None:
         loaded = load(model, chosen, device=device, precision=precision, **_overrides(set_))

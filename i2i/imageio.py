@@ -57,6 +57,7 @@ _IMAGE_DESCRIPTION = 0x010E
 _SOFTWARE = 0x0131
 _PROVENANCE_KEY = "i2i"
 _DEEP_FORMATS = ("png", "tiff")  # the formats that keep 16 bits
+_FORMAT_LABELS = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP", "tiff": "TIFF", "bmp": "BMP"}
 _PNG_BAND_ROWS = 256
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -497,6 +498,10 @@ def write_image(
     return write_array(path, array, format=fmt, provenance=provenance, quality=quality)
 
 
+class LossyWriteWarning(UserWarning):
+    """An image was written in a format that cannot hold all of it (alpha in JPEG/BMP, 16 bits in 8)."""
+
+
 def write_array(
     path: str | os.PathLike,
     array: np.ndarray,
@@ -517,6 +522,15 @@ def write_array(
     if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4) or array.dtype not in (np.uint8, np.uint16):
         raise ValueError(
             f"expected a uint8/uint16 H x W or H x W x 1-4 array, got {array.dtype} {array.shape}"
+        )
+    lost = (["alpha"] if array.shape[2] in (2, 4) and fmt in ("jpeg", "bmp") else []) + (
+        ["16 bits per channel"] if array.dtype == np.uint16 and fmt not in _DEEP_FORMATS else []
+    )
+    if lost:
+        warnings.warn(
+            f"{_FORMAT_LABELS[fmt]} cannot hold {' or '.join(lost)}: written without (PNG and TIFF keep both)",
+            LossyWriteWarning,
+            stacklevel=2,
         )
     try:
         with atomic_path(path) as tmp:
@@ -605,6 +619,8 @@ def _write_jpeg(tmp: Path, array: np.ndarray, provenance: dict[str, str] | None,
 
 
 def _write_webp(tmp: Path, array: np.ndarray, provenance: dict[str, str] | None, quality: int) -> None:
+    if array.shape[2] == 2:  # WebP has no grey + alpha mode: RGBA keeps the alpha
+        array = np.concatenate([np.repeat(array[..., :1], 3, axis=2), array[..., 1:]], axis=2)
     _pil8(array, keep_alpha=True).save(tmp, format="WEBP", quality=quality, **_exif(provenance))
 
 

@@ -203,7 +203,7 @@ def activation_bytes_per_pixel(model: Model) -> float:
     handles = [m.register_forward_hook(record) for m in leaves]
     side = _round_up(_PROBE_SIDE, model.size_multiple())
     try:
-        _forward(model, torch.zeros(1, 3, side, side))
+        _forward(model, torch.zeros(1, model.input_channels, side, side))
     finally:
         for handle in handles:
             handle.remove()
@@ -226,17 +226,18 @@ def auto_tile(model: Model, tile_pad: int = DEFAULT_TILE_PAD) -> int:
 
 
 def check_model(model: Model) -> None:
-    """Raise `I2IError` unless the model can upscale: its inference networks loaded, 3 channels in and out."""
+    """Raise `I2IError` unless the model can upscale: its inference networks loaded, 1 or 3 channels in and
+    out (grey networks see the luma of colour images; a grey output fills every channel)."""
     missing = [n for n in model.required_networks({}) if n not in model.loaded]
     if missing:
         raise I2IError(
             f"{model.name} needs network {', '.join(missing)} to upscale, but these weights hold only "
             f"{', '.join(sorted(model.loaded)) or 'none'}"
         )
-    if (model.input_channels, model.output_channels) != (3, 3):
+    if model.input_channels not in (1, 3) or model.output_channels not in (1, 3):
         raise I2IError(
-            f"tiled upscaling needs a network with 3 input and 3 output channels; this {model.name} has "
-            f"{model.input_channels} and {model.output_channels}"
+            f"tiled upscaling needs a network with 1 or 3 input and output channels (grey or colour); this "
+            f"{model.name} has {model.input_channels} and {model.output_channels}"
         )
 
 
@@ -292,7 +293,9 @@ def _tile_output(model: Model, pixels: np.ndarray, plan: _Plan, row: _Span, col:
     rows = plan.row_index[row.window_start : row.window_stop]
     cols = plan.col_index[col.window_start : col.window_stop]
     x = torch.from_numpy(pixels[np.ix_(rows, cols)]).permute(2, 0, 1)[None]
-    y = _forward(model, x.expand(-1, 3, -1, -1))
+    if model.input_channels == 1 and x.shape[1] == 3:
+        x = torch.from_numpy(luma(pixels[np.ix_(rows, cols)]).astype(np.float32)).permute(2, 0, 1)[None]
+    y = _forward(model, x.expand(-1, model.input_channels, -1, -1))
     (r0, r1), (c0, c1) = row.output_range(s), col.output_range(s)
     oy, ox = row.window_start * s, col.window_start * s
     y = y[0, :, r0 - oy : r1 - oy, c0 - ox : c1 - ox]
@@ -323,7 +326,7 @@ def _run(model: Model, pixels: np.ndarray, out: np.ndarray, plan: _Plan, progres
         r0, r1 = (min(v, out_h) for v in row.output_range(s))
         mid0 = min(r0 + 2 * row.ramp_start * s, out_h)
         mid1 = min((row.stop - row.ramp_stop) * s, out_h)
-        below = np.zeros((r1 - mid1, out_w, 3), np.float32)
+        below = np.zeros((r1 - mid1, out_w, model.output_channels), np.float32)
         right: np.ndarray | None = None
         flushed = 0
         for col in plan.cols:
@@ -358,7 +361,7 @@ def _flush(values: np.ndarray, out: np.ndarray, top: int, left: int) -> None:
     width = values.shape[1]
     for k in range(0, len(values), _FLUSH_ROWS):
         chunk = values[k : k + _FLUSH_ROWS]
-        if out.shape[2] == 1:
+        if out.shape[2] == 1 and chunk.shape[2] == 3:
             chunk = luma(np.clip(chunk, 0.0, 1.0))  # upstream: clamp, then BGR2GRAY
         target = out[top + k : top + k + len(chunk), left : left + width]
         target[...] = quantize(chunk, bits) if bits else chunk

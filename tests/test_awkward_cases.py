@@ -386,3 +386,64 @@ def test_upscale_takes_settings_the_weights_cannot_show(tmp_path, monkeypatch):
     result = invoke("upscale", "a.png", "--weights", "relu.pth", "--set", "act_type=relu", *FAST)
     assert result.exit_code == 0, result.output
     assert Image.open(tmp_path / "a_x4.png").size == (32, 32)
+
+
+@pytest.mark.parametrize(
+    "channels", [(1, 1), (3, 1), (1, 3)], ids=["grey", "colour-to-grey", "grey-to-colour"]
+)
+def test_grey_networks_upscale(tmp_path, monkeypatch, channels):
+    from i2i import tiling
+    from i2i.imageio import luma, read_image
+
+    monkeypatch.chdir(tmp_path)
+    torch.save(small_rrdb(num_in_ch=channels[0], num_out_ch=channels[1]), "G.pth")
+    model = i2i.load(weights="G.pth", device="cpu", precision="fp32")
+    image = picture(3, (20, 24))
+    Image.fromarray(image).save("a.png")
+    result = invoke("upscale", "a.png", "--weights", "G.pth", "--tile", "0", *FAST)
+    assert result.exit_code == 0, result.output
+    written = np.asarray(Image.open("a_x4.png"), np.float32)
+    x = read_image(image).pixels
+    x = luma(x) if channels[0] == 1 else x
+    with torch.no_grad():
+        y = model.networks["G"](torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float())
+    expected = y[0].permute(1, 2, 0).clamp(0, 1).numpy()
+    expected = np.repeat(expected, 3, axis=2) if channels[1] == 1 else expected
+    assert written.shape == (80, 96, 3)
+    assert np.abs(written - expected * 255).max() <= 1
+    tiled = tiling.enhance(model, read_image(image), tile=8, tile_pad=4)
+    assert np.abs(tiled.astype(np.float32) - written).mean() < 2  # blended tiles stay close to the whole
+
+
+@pytest.mark.parametrize("command", ["translate", "upscale"])
+def test_output_paths_are_checked_before_any_work(tmp_path, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    torch.save(small_rrdb() if command == "upscale" else define_G(3, 3, 4, "resnet_6blocks", "instance",
+               False).state_dict(), "G.pth")  # fmt: skip
+    for name in ("a.png", "b.png"):
+        Image.fromarray(picture(1, (8, 8))).save(name)
+    Path("taken.png").write_bytes(b"")
+    model = ["--model", "cyclegan"] if command == "translate" else []
+    for args, named in (
+        (["a.png", "b.png", "-o", "two.png"], "need an output folder"),
+        (["a.png", "b.png", "-o", "taken.png"], "is a file"),
+        (["a.png", "-o", "a.gif"], "gif"),
+    ):
+        result = invoke(command, *model, "--weights", "G.pth", *FAST, *args)
+        assert_only_the_error(result, named, exit_code=2)
+    assert not Path("two.png").exists() and not Path("a.gif").exists()
+
+
+def test_what_an_output_format_cannot_keep_is_said_once(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    torch.save(define_G(3, 3, 4, "resnet_6blocks", "instance", False).state_dict(), "G.pth")
+    for name in ("a.png", "b.png"):
+        Image.fromarray(picture(1, (8, 8), channels=4)).save(name)
+    result = invoke("translate", "--model", "cyclegan", "--weights", "G.pth", *FAST, "--format", "jpeg",
+                    "a.png", "b.png", "out")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("note: JPEG cannot hold alpha") == 1
+    result = invoke("translate", "--model", "cyclegan", "--weights", "G.pth", *FAST, "--format", "webp",
+                    "a.png", "b.png", "out2")  # fmt: skip
+    assert "cannot hold" not in result.stderr
+    assert Image.open(tmp_path / "out2" / "a.webp").mode == "RGBA"
