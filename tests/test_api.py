@@ -71,9 +71,10 @@ def test_unknown_override_suggests_the_setting():
         i2i.load("pix2pix", nfg=4, device="cpu")
 
 
-def test_bad_choice_lists_the_choices():
+@pytest.mark.parametrize("netG", ["unet_100", "unet_16", "vgg"])
+def test_bad_choice_lists_the_choices(netG):
     with pytest.raises(i2i.UsageError) as info:
-        i2i.load("pix2pix", netG="unet_64", device="cpu")
+        i2i.load("pix2pix", netG=netG, device="cpu")
     for choice in ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"):
         assert choice in str(info.value)
 

@@ -447,3 +447,25 @@ def test_what_an_output_format_cannot_keep_is_said_once(tmp_path, monkeypatch):
                     "a.png", "b.png", "out2")  # fmt: skip
     assert "cannot hold" not in result.stderr
     assert Image.open(tmp_path / "out2" / "a.webp").mode == "RGBA"
+
+
+@pytest.mark.parametrize("netG", ["unet_64", "unet_512", "resnet_4blocks", "resnet_12blocks"])
+def test_generators_of_other_depths(tmp_path, netG):
+    from i2i.models._blocks import parse_generator
+
+    kind, depth = parse_generator(netG)
+    torch.manual_seed(0)
+    net = define_G(3, 3, 4, netG, "instance" if kind == "resnet" else "batch", False)
+    torch.save(net.state_dict(), tmp_path / "G.pth")
+    model = i2i.load(weights=tmp_path / "G.pth", device="cpu", precision="fp32")
+    assert model.config.netG == netG
+    image = picture(7, (20, 30))
+    out = model.translate(image, as_array=True)
+    assert out.shape == (20, 30, 3)
+    if kind == "resnet":  # ResNet outputs are local: compare with the plain network on a padded input
+        x = model.to_input_tensor(i2i.imageio.read_image(image))
+        x = torch.nn.functional.pad(x, (1, 1, 0, 0), mode="reflect")  # to 20 x 32, as the model pads
+        with torch.no_grad():
+            y = net.eval()(x)[..., :, 1:31]
+        expected = ((y[0].permute(1, 2, 0) + 1) / 2 * 255).numpy()
+        assert np.abs(out.astype(np.float32) - expected).max() <= 1

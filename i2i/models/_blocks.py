@@ -269,20 +269,30 @@ GENERATORS = ("unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks")
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
 
 
+_RESNET_NAME = re.compile(r"resnet_(\d+)blocks")
+_UNET_NAME = re.compile(r"unet_(\d+)")
+
+
+def parse_generator(netG: str) -> tuple[str, int]:
+    """("resnet", n_blocks) or ("unet", num_downs) for a generator name. Besides the reference's four
+    (GENERATORS), any `resnet_<N>blocks` and `unet_<2^n>` (n >= 5) that other implementations train."""
+    if match := _RESNET_NAME.fullmatch(netG):
+        return "resnet", int(match[1])
+    if (match := _UNET_NAME.fullmatch(netG)) and (size := int(match[1])) >= 32 and size & (size - 1) == 0:
+        return "unet", size.bit_length() - 1
+    raise ValueError(
+        f"unknown generator '{netG}'; use {', '.join(GENERATORS)}, or another resnet_<N>blocks or "
+        "unet_<size> (a power of two, at least 32)"
+    )
+
+
 def define_G(
     input_nc, output_nc, ngf, netG, norm, use_dropout, padding_type="reflect", upsampling="transpose"
 ) -> nn.Module:
-    if netG.startswith("resnet_") and netG.endswith("blocks"):
-        n_blocks = int(netG[len("resnet_") : -len("blocks")])
-        return ResnetGenerator(
-            input_nc, output_nc, ngf, norm, use_dropout, n_blocks, padding_type, upsampling
-        )
-    if netG.startswith("unet_"):
-        num_downs = {"unet_256": 8, "unet_128": 7}.get(netG)
-        if num_downs is None:
-            raise ValueError(f"unknown generator '{netG}'; choose from {', '.join(GENERATORS)}")
-        return UnetGenerator(input_nc, output_nc, num_downs, ngf, norm, use_dropout)
-    raise ValueError(f"unknown generator '{netG}'; choose from {', '.join(GENERATORS)}")
+    kind, depth = parse_generator(netG)
+    if kind == "resnet":
+        return ResnetGenerator(input_nc, output_nc, ngf, norm, use_dropout, depth, padding_type, upsampling)
+    return UnetGenerator(input_nc, output_nc, depth, ngf, norm, use_dropout)
 
 
 def define_D(input_nc, ndf, netD, n_layers_D=3, norm="batch") -> nn.Module:
@@ -297,9 +307,8 @@ def define_D(input_nc, ndf, netD, n_layers_D=3, norm="batch") -> nn.Module:
 
 def generator_size_multiple(netG: str) -> int:
     """Input sides must be multiples of this (U-Net: 2^num_downs; ResNet: 4)."""
-    if netG.startswith("unet_"):
-        return 2 ** {"unet_256": 8, "unet_128": 7}[netG]
-    return 4
+    kind, depth = parse_generator(netG)
+    return 2**depth if kind == "unet" else 4
 
 
 def generator_min_size(netG: str) -> int:
@@ -430,9 +439,9 @@ def _detect_unet(state: dict[str, torch.Tensor]) -> dict | None:
         prefix += ".model.3"
         depth += 1
     num_downs = depth + 1  # the levels below the outermost, plus the outermost
-    netG = {8: "unet_256", 7: "unet_128"}.get(num_downs)
-    if netG is None:
-        return {"error": f"a U-Net with {num_downs} levels (only unet_256 and unet_128 exist)"}
+    if num_downs < 5:
+        return {"error": f"a U-Net with {num_downs} levels (a U-Net generator has at least 5)"}
+    netG = f"unet_{2**num_downs}"
     norm = detect_norm(state, "model.model.1.model.1", "model.model.1.model.2")
     return {
         "netG": netG,

@@ -45,7 +45,8 @@ class CycleGANConfig:
     output_nc: int = 3
     ngf: int = 64
     ndf: int = 64
-    netG: Literal["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"] = "resnet_9blocks"
+    #: unet_256, unet_128, resnet_9blocks, resnet_6blocks, or any unet_<2^n> / resnet_<N>blocks
+    netG: str = "resnet_9blocks"
     netD: Literal["basic", "n_layers", "pixel"] = "basic"
     n_layers_D: int = 3
     norm: Literal["instance", "instance_affine", "batch", "syncbatch", "none"] = "instance"

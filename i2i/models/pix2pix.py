@@ -43,7 +43,8 @@ class Pix2PixConfig:
     output_nc: int = 3
     ngf: int = 64
     ndf: int = 64
-    netG: Literal["unet_256", "unet_128", "resnet_9blocks", "resnet_6blocks"] = "unet_256"
+    #: unet_256, unet_128, resnet_9blocks, resnet_6blocks, or any unet_<2^n> / resnet_<N>blocks
+    netG: str = "unet_256"
     netD: Literal["basic", "n_layers", "pixel"] = "basic"
     n_layers_D: int = 3
     norm: Literal["batch", "instance", "instance_affine", "syncbatch", "none"] = "batch"
