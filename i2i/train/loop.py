@@ -177,10 +177,11 @@ def _check_unchanged(stored: dict[str, Any], options: TrainOptions, overrides: d
 
 
 def _same_value(given: str, before: Any) -> bool:
+    """Whether `--set` text names the value run.json stored (numbers, booleans, lists as "a,b")."""
     try:
         return json.loads(given) == before
-    except (ValueError, TypeError):
-        return str(given).replace(" ", "").split(",") == list(map(str, before or []))
+    except ValueError:
+        return isinstance(before, list) and str(given).replace(" ", "").split(",") == list(map(str, before))
 
 
 # ------------------------------------------------------------------------------------------------ state
