@@ -756,7 +756,7 @@ def data_list(
         table.add_column(column, overflow="fold")
     for row in rows:
         size = f"{row['approx_size_mb']} MB" if row["approx_size_mb"] else "?"
-        licence = f"[yellow]{row['license']}[/]" if row["non_commercial"] else row["license"]
+        licence = f"[yellow]{row['license']} (non-commercial)[/]" if row["non_commercial"] else row["license"]
         cached = "yes" if row["cached"] else "manual download" if row["manual"] else "no"
         table.add_row(row["name"], row["layout"], size, licence, cached)
     out.print(table)

@@ -71,7 +71,7 @@ def timeout() -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if value <= 0:
+    if not 0 < value < 86_400:  # NaN fails too
         raise I2IError(f"I2I_TIMEOUT={raw!r}: expected a positive number of seconds")
     return value
 
@@ -81,7 +81,11 @@ def mirrored(url: str) -> str:
     mirror = os.environ.get("I2I_MIRROR", "").strip()
     if not mirror:
         return url
-    base = urllib.parse.urlsplit(mirror)
+    try:
+        base = urllib.parse.urlsplit(mirror)
+        _ = base.port  # parsing the port is what finds a malformed one
+    except ValueError:
+        base = urllib.parse.urlsplit("")
     if base.scheme not in ("http", "https") or not base.netloc:
         raise I2IError(f"I2I_MIRROR={mirror!r}: expected http://host[:port][/prefix]")
     parts = urllib.parse.urlsplit(url)
@@ -134,12 +138,13 @@ def pull_dataset(name: str) -> Path:
     final = dataset_dir(name)
     if final.is_dir():
         return final
+    if final.exists():
+        raise I2IError(f"{final} is a file, where dataset '{name}' goes; move or delete it")
     if entry.get("manual"):
         raise I2IError(
             f"dataset '{name}' cannot be downloaded: {entry['instructions']}; then give --data DIR, "
             f"or put the prepared folder at {final}"
         )
-    final.parent.mkdir(parents=True, exist_ok=True)
     with _locked(final.parent / f".{name}.lock", f"dataset '{name}'"):
         if final.is_dir():  # another process finished it while this one waited
             return final
@@ -234,6 +239,12 @@ def fetch(
             raise I2IError(
                 f"sha256 mismatch for {url}: expected {sha256}, got {actual}; the download was deleted"
             )
+        if _is_web_page(part):
+            part.unlink(missing_ok=True)
+            raise I2IError(
+                f"{url} answered with a web page instead of {what} (an error or login page); "
+                f"the download was deleted; {manual}"
+            )
         os.replace(part, dest)
         _record_hash(dest, actual, shown=not sha256)
     return dest
@@ -256,8 +267,9 @@ def _download(url: str, part: Path, *, size: int | None, what: str, manual: str)
             if exc.code == 416 and have:  # the partial file does not fit the server's file: start over
                 part.unlink()
                 continue
+            reason = str(exc.reason).strip().splitlines()[0] if str(exc.reason).strip() else ""
             raise I2IError(
-                f"cannot download {what} from {url} (HTTP {exc.code} {exc.reason}); {manual}"
+                f"cannot download {what} from {url} (HTTP {exc.code} {reason}); {manual}"
             ) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise I2IError(f"cannot download {what} from {url} ({_reason(exc)}); {manual}") from None
@@ -313,7 +325,9 @@ def _stream(
     with Progress(*columns, console=Console(stderr=True)) as bar, open(part, mode) as fh:
         task = bar.add_task(what, total=total, completed=have)
         try:
-            while chunk := response.read(_CHUNK):
+            # read1: whatever has arrived, so a stall or reset keeps every byte received before it
+            read = getattr(response, "read1", response.read)
+            while chunk := read(_CHUNK):
                 fh.write(chunk)
                 digest.update(chunk)
                 received += len(chunk)
@@ -352,10 +366,20 @@ def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
 
 
+def _is_web_page(path: Path) -> bool:
+    """An HTML page where a dataset archive or weights file should be (servers answer 200 with those)."""
+    with open(path, "rb") as fh:
+        head = fh.read(512).lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<!--"))
+
+
 def _record_hash(path: Path, digest: str, *, shown: bool) -> None:
-    """Write `path.sha256` (sha256sum format); show the hash when the catalogue did not know it."""
+    """Write `path.sha256` (sha256sum format), stamped with the file's modification time so that a later
+    check knows it describes this very file; show the hash when the catalogue did not know it."""
     sidecar = _sidecar(path)
     sidecar.write_text(f"{digest}  {path.name}\n", encoding="utf-8")
+    stat = path.stat()
+    os.utime(sidecar, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     if shown:
         Console(stderr=True).print(
             f"sha256 {digest}  {path.name} (not in the catalogue; recorded in {sidecar})",
@@ -370,10 +394,14 @@ def _recorded_hash(path: Path) -> str | None:
 
 
 def _check_placed(path: Path, url: str, sha256: str | None, size: int | None) -> None:
-    """Check a cached or hand-placed file; a recorded hash newer than the file means it was checked."""
+    """Check a cached or hand-placed file. A recorded hash stamped with the file's modification time was
+    computed from this file; otherwise the file is hashed and checked against the catalogue's hash, or
+    against the hash recorded when it was downloaded."""
     sidecar = _sidecar(path)
-    if sidecar.is_file() and sidecar.stat().st_mtime_ns >= path.stat().st_mtime_ns:
+    if sidecar.is_file() and sidecar.stat().st_mtime_ns == path.stat().st_mtime_ns:
         return
+    if _is_web_page(path):
+        raise I2IError(f"{path} is a web page, not the file from {url}; delete it and pull again")
     if size is not None and path.stat().st_size != size:
         raise I2IError(
             f"{path} has {path.stat().st_size} bytes, but {url} has {size}; replace or delete that file"
@@ -384,14 +412,26 @@ def _check_placed(path: Path, url: str, sha256: str | None, size: int | None) ->
             f"{path}: sha256 {actual} does not match the expected {sha256} of {url}; "
             "replace or delete that file"
         )
-    _record_hash(path, actual, shown=not sha256)
+    recorded = _recorded_hash(path)
+    if not sha256 and recorded and actual != recorded:
+        raise I2IError(
+            f"{path} changed since it was fetched (sha256 {actual}, recorded {recorded}); delete it to download "
+            f"it again, or delete {sidecar.name} to keep this file"
+        )
+    _record_hash(path, actual, shown=not sha256 and actual != recorded)
 
 
 @contextlib.contextmanager
 def _locked(path: Path, what: str) -> Iterator[None]:
     """Hold an exclusive lock on the file `path` while the block runs (other processes wait), so that two
     processes pulling the same thing neither download into one file nor extract twice."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise I2IError(
+            f"cannot create the cache folder {path.parent} ({exc.strerror or exc}); set I2I_HOME to a "
+            "writable folder"
+        ) from None
     with open(path, "a+b") as fh:
         if not _try_lock(fh, blocking=False):
             Console(stderr=True).print(

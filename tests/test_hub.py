@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import re
 import socket
 import tarfile
@@ -384,7 +385,7 @@ def test_a_damaged_archive_leaves_no_dataset(mirror, kind, damage):
     data = make_zip(members) if kind == "zip" else make_tar_gz(members)
     data = {
         "crc": _flip_middle,
-        "not-an-archive": lambda d: b"<html>oops</html>",
+        "not-an-archive": lambda d: b"some bytes, but not an archive",
         "truncated": lambda d: d[: len(d) // 2],
     }[damage](data)
     name, path = ("horse2zebra", H2Z) if kind == "zip" else ("facades", FACADES)
@@ -462,3 +463,51 @@ def test_bad_settings(monkeypatch):
     monkeypatch.setenv("I2I_TIMEOUT", "soon")
     with pytest.raises(I2IError, match="I2I_TIMEOUT"):
         hub.timeout()
+
+
+def test_a_web_page_is_not_taken_for_the_file(server):
+    server.files["/w.pth"] = b"<!DOCTYPE html>\n<html><body>Sign in to download</body></html>"
+    dest = hub.home() / "weights" / "w.pth"
+    with pytest.raises(I2IError, match="answered with a web page"):
+        hub.fetch(server.url + "/w.pth", dest)
+    assert not dest.exists() and not dest.with_name("w.pth.part").exists()
+
+
+def test_a_placed_file_older_than_its_record_is_still_checked(server, monkeypatch):
+    server.files["/w.pth"] = b"weights"
+    dest = hub.home() / "weights" / "w.pth"
+    hub.fetch(server.url + "/w.pth", dest, sha256=sha256(b"weights"))
+    dest.write_bytes(b"other weights")
+    os.utime(dest, (1_000_000_000, 1_000_000_000))  # as `mv` or `cp -p` of an old file leaves it
+    monkeypatch.setenv("I2I_OFFLINE", "1")
+    with pytest.raises(I2IError, match="does not match the expected"):
+        hub.fetch(server.url + "/w.pth", dest, sha256=sha256(b"weights"))
+
+
+def test_a_cached_file_that_changed_is_reported(server, capsys):
+    server.files["/w.pth"] = b"weights"
+    dest = hub.home() / "weights" / "w.pth"
+    hub.fetch(server.url + "/w.pth", dest)
+    with open(dest, "r+b") as fh:
+        fh.truncate(3)
+    with pytest.raises(I2IError, match="changed since it was fetched.*delete it to download it again"):
+        hub.fetch(server.url + "/w.pth", dest)
+    dest.with_name("w.pth.sha256").unlink()  # the user keeps this file on purpose
+    assert hub.fetch(server.url + "/w.pth", dest) == dest
+    assert dest.with_name("w.pth.sha256").read_text().split()[0] == sha256(b"wei")
+
+
+@pytest.mark.parametrize(
+    "variable,value", [("I2I_TIMEOUT", "nan"), ("I2I_TIMEOUT", "inf"), ("I2I_MIRROR", "http://[::1")]
+)
+def test_bad_settings_in_the_environment_are_one_line(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(I2IError, match=variable):
+        hub.fetch("https://example.org/w.pth", hub.home() / "weights" / "w.pth")
+
+
+def test_a_cache_folder_that_cannot_be_made_is_named(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("I2I_HOME", str(tmp_path / "file" / "cache"))
+    with pytest.raises(I2IError, match="cannot create the cache folder.*I2I_HOME"):
+        hub.pull_dataset("horse2zebra")
