@@ -41,8 +41,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
     if origin in (tuple, list):
         (inner, *rest) = get_args(annotation) or (str,)
         items = value
-        if isinstance(value, str):
-            items = [v for v in value.replace(" ", "").split(",") if v]
+        if isinstance(value, str):  # "a, b,c": names may hold inner spaces ("wild life"), not commas
+            items = [v.strip() for v in value.split(",") if v.strip()]
         coerced = [_coerce(v, inner, key) for v in items]
         return tuple(coerced) if origin is tuple else coerced
     if annotation is bool:

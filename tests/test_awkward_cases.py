@@ -469,3 +469,61 @@ def test_generators_of_other_depths(tmp_path, netG):
             y = net.eval()(x)[..., :, 1:31]
         expected = ((y[0].permute(1, 2, 0) + 1) / 2 * 255).numpy()
         assert np.abs(out.astype(np.float32) - expected).max() <= 1
+
+
+# ------------------------------------------------------------------------------------ awkward training data
+
+
+def tiny_settings(name: str) -> list[str]:
+    from i2i import registry
+
+    return [x for k, v in registry.model_class(name).tiny_config.items() for x in ("--set", f"{k}={v}")]
+
+
+def quick_train(name: str, data: Path, run: Path, *extra: str):
+    return invoke("train", name, "--data", data, "--run-dir", run, "--steps", "2", "--workers", "0",
+                  "--no-progress", "--sample-every", "1", "--precision", "fp32", "--device", "cpu",
+                  *tiny_settings(name), *extra)  # fmt: skip
+
+
+def test_sixteen_bit_grey_training_images_are_scaled_not_clipped(tmp_path):
+    from i2i.data.paired import open_rgb
+
+    Image.fromarray(np.full((4, 4), 128 * 257, np.uint16)).save(tmp_path / "deep.png")
+    assert Image.open(tmp_path / "deep.png").mode.startswith("I")
+    assert np.asarray(open_rgb(tmp_path / "deep.png")).max() == 128
+
+
+def test_preprocessed_sizes_that_do_not_suit_the_generator_are_named(paired, tmp_path):
+    result = invoke(*tiny_run_options(paired, tmp_path / "run", preprocess="none"), "--steps", "1")
+    assert_one_line_error(result, "preprocess=none makes it 32x32", "multiples of 128")
+
+
+def test_cyclegan_domains_of_different_sizes_without_resizing(tmp_path):
+    data = tmp_path / "data"
+    for side, (width, height) in (("trainA", (48, 32)), ("trainB", (32, 32))):
+        (data / side).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(picture(i, (height, width))).save(data / side / f"{i}.png")
+    result = quick_train("cyclegan", data, tmp_path / "run", "--set", "preprocess=none")
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "run" / "samples" / "step_00000002.png").size[1] > 32
+
+
+def test_stargan_attributes_and_label_count_must_agree(tmp_path):
+    data = make_for_layout("attributes", tmp_path / "data", count=8, size=32, seed=0)
+    result = quick_train("stargan", data, tmp_path / "run", "--set", "selected_attrs=Black_Hair,Male,Young")
+    assert_one_line_error(result, "use --set c_dim=3", exit_code=2)
+
+
+def test_domain_folders_with_spaces_and_commas(tmp_path):
+    data = tmp_path / "data"
+    for d, name in enumerate(("cat", "wild life", "c,d")):
+        (data / name).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(picture(10 * d + i, (32, 32))).save(data / name / f"{i}.png")
+    result = quick_train("stargan-v2", data, tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    model = i2i.load(weights=tmp_path / "run" / "model.safetensors", device="cpu")
+    assert model.domain_names == ("c,d", "cat", "wild life")
+    assert model.domain_index("wild life") == 2

@@ -5,13 +5,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
 from ..errors import I2IError, UsageError, unknown_name
 from .layouts import find_paired, split_aligned
-from .transforms import check_preprocess, get_params, get_transform
+from .transforms import check_network_size, check_preprocess, get_params, get_transform
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -20,7 +21,11 @@ def open_rgb(path: Path) -> Image.Image:
     """Open an image as RGB, turned upright by its EXIF orientation; I2IError naming an unreadable file."""
     try:
         with Image.open(path) as image:
-            return ImageOps.exif_transpose(image).convert("RGB")
+            image = ImageOps.exif_transpose(image)
+            if image.mode.startswith("I"):  # 16-bit grey: Pillow's convert would clip it, not scale it
+                levels = np.asarray(image, dtype=np.float64) / 257.0
+                image = Image.fromarray(np.clip(np.rint(levels), 0, 255).astype(np.uint8), "L")
+            return image.convert("RGB")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
         raise I2IError(f"cannot read image {path}: {err}") from err
 
@@ -47,6 +52,7 @@ class PairedDataset(Dataset):
         output_nc: int = 3,
         seed: int = 0,
         max_dataset_size: int | None = None,
+        network: tuple[int, int] | None = None,
     ) -> None:
         check_preprocess(preprocess)
         if direction not in DIRECTIONS:
@@ -60,6 +66,7 @@ class PairedDataset(Dataset):
         self.no_flip, self.direction, self.input_nc, self.output_nc = no_flip, direction, input_nc, output_nc
         self.seed = seed
         self.epoch = 0
+        self.network = network  # (size multiple, least side) the generator takes; None: not checked
 
     def set_epoch(self, epoch: int) -> None:
         """Select the random crops and flips of `epoch` (call it before each epoch, as with samplers)."""
@@ -89,8 +96,9 @@ class PairedDataset(Dataset):
         if tensors[0].shape[1:] != tensors[1].shape[1:]:
             raise I2IError(
                 f"A and B differ in size after preprocessing ({a_path}: {a.size[0]}x{a.size[1]}, {b_path}: "
-                f"{b.size[0]}x{b.size[1]}); use images of one size or --preprocess resize_and_crop"
+                f"{b.size[0]}x{b.size[1]}); use images of one size or --set preprocess=resize_and_crop"
             )
+        check_network_size(tensors[0], a_path, self.network, self.preprocess)
         return {"A": tensors[0], "B": tensors[1], "path": str(a_path)}
 
     def _load(self, index: int) -> tuple[Image.Image, Image.Image, Path, Path]:

@@ -23,6 +23,23 @@ PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_c
 _BICUBIC = InterpolationMode.BICUBIC
 
 
+def check_network_size(
+    tensor: torch.Tensor, path: object, network: tuple[int, int] | None, preprocess: str
+) -> None:
+    """A preprocessed image must suit the generator: sides that are multiples of `network[0]` and at least
+    `network[1]` (None: no check). One line naming the file and the settings to change."""
+    if network is None:
+        return
+    multiple, least = network
+    height, width = tensor.shape[-2:]
+    if height % multiple or width % multiple or min(height, width) < least:
+        raise I2IError(
+            f"{path}: preprocess={preprocess} makes it {width}x{height}, but the generator takes sides that "
+            f"are multiples of {multiple} and at least {max(multiple, least)}; use --set "
+            "preprocess=resize_and_crop, or a crop_size/load_size that suits netG"
+        )
+
+
 def check_preprocess(preprocess: str) -> None:
     """Raise a `UsageError` naming the known modes if `preprocess` is not one of them."""
     if preprocess not in PREPROCESS_MODES:

@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import I2IError, unknown_name
+from ..errors import I2IError, UsageError, unknown_name
 from .layouts import find_unaligned
 from .paired import DIRECTIONS, open_rgb
-from .transforms import check_preprocess, get_transform
+from .transforms import check_network_size, check_preprocess, get_transform
 
 
 class UnalignedDataset(Dataset):
@@ -40,12 +40,13 @@ class UnalignedDataset(Dataset):
         serial_batches: bool = False,
         seed: int = 0,
         max_dataset_size: int | None = None,
+        network: tuple[int, int] | None = None,
     ) -> None:
         check_preprocess(preprocess)
         if direction not in DIRECTIONS:
             raise unknown_name("direction", direction, DIRECTIONS)
         if load_size < crop_size:
-            raise I2IError(f"load_size ({load_size}) must be >= crop_size ({crop_size})")
+            raise UsageError(f"load_size ({load_size}) must be >= crop_size ({crop_size})")
         files_a, files_b = find_unaligned(Path(root), phase)
         if direction == "BtoA":
             files_a, files_b = files_b, files_a
@@ -55,6 +56,7 @@ class UnalignedDataset(Dataset):
         self.serial_batches = serial_batches
         self.seed = seed
         self.epoch = 0
+        self.network = network  # (size multiple, least side) the generator takes; None: not checked
 
     def set_epoch(self, epoch: int) -> None:
         """Select the B images, crops and flips of `epoch` (call it before each epoch, as with samplers)."""
@@ -87,6 +89,8 @@ class UnalignedDataset(Dataset):
         )
         image = open_rgb(path)
         try:
-            return transform(image)
+            tensor = transform(image)
         except I2IError as err:  # e.g. smaller than crop_size: name the file
             raise I2IError(f"{path}: {err}") from err
+        check_network_size(tensor, path, self.network, self.preprocess)
+        return tensor

@@ -180,6 +180,7 @@ class CycleGAN(Model):
             serial_batches=c.serial_batches,
             seed=seed,
             max_dataset_size=c.max_dataset_size,
+            network=(self.size_multiple(), self.min_size()),
         )
 
     def setup_training(self) -> None:

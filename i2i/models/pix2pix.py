@@ -144,6 +144,7 @@ class Pix2Pix(Model):
             output_nc=c.output_nc,
             seed=seed,
             max_dataset_size=c.max_dataset_size,
+            network=(self.size_multiple(), self.min_size()),
         )
 
     def setup_training(self) -> None:

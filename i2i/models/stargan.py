@@ -320,7 +320,11 @@ class StarGAN(Model):
 
         c = self.config
         if c.dataset == "celeba":
-            self._check_label_names("selected_attrs")
+            if len(c.selected_attrs) != c.c_dim:
+                raise UsageError(
+                    f"selected_attrs names {len(c.selected_attrs)} attributes but c_dim is {c.c_dim}; use --set "
+                    f"c_dim={len(c.selected_attrs)}"
+                )
             return CelebADataset(
                 data,
                 selected_attrs=c.selected_attrs,

@@ -720,7 +720,7 @@ class StarGANv2(Model):
         from ..data.layouts import find_domains
 
         names = find_domains(Path(data), "train").names
-        return {"num_domains": len(names), "domains": ",".join(names)}
+        return {"num_domains": len(names), "domains": tuple(names)}  # a tuple: names may hold commas
 
     def training_dataset(self, data: Path, *, seed: int) -> torch.utils.data.Dataset:
         """One sub-folder per domain (`i2i.data.domains`); the folder names become `config.domains`."""

@@ -347,7 +347,7 @@ class Trainer:
         if not opts.resume and not opts.weights:
             # what the data decides (e.g. the number of domains), unless given explicitly
             found = model_class.settings_from_data(data)
-            self.overrides = {**{k: str(v) for k, v in found.items()}, **self.overrides}
+            self.overrides = {**found, **self.overrides}
         model = self._build()
         dataset = model.training_dataset(data, seed=opts.seed)
         if len(dataset) == 0:
@@ -486,6 +486,11 @@ class Trainer:
                 img = visuals[n][i].detach().float().cpu()
                 img = ((img - lo) / (hi - lo)).clamp(0, 1)
                 rows.append(img.expand(3, -1, -1) if img.shape[0] == 1 else img[:3])
+        # visuals of two domains may differ in size (CycleGAN with preprocess=none): pad to one size
+        height, width = max(r.shape[1] for r in rows), max(r.shape[2] for r in rows)
+        rows = [
+            torch.nn.functional.pad(r, (0, width - r.shape[2], 0, height - r.shape[1]), value=1.0) for r in rows
+        ]
         grid = torchvision.utils.make_grid(rows, nrow=len(names), padding=2, pad_value=1.0)
         pixels = grid.permute(1, 2, 0).contiguous().numpy()
         imageio.write_image(
