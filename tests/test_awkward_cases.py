@@ -527,3 +527,20 @@ def test_domain_folders_with_spaces_and_commas(tmp_path):
     model = i2i.load(weights=tmp_path / "run" / "model.safetensors", device="cpu")
     assert model.domain_names == ("c,d", "cat", "wild life")
     assert model.domain_index("wild life") == 2
+
+
+def test_stargan_reads_domain_folders_without_being_told(tmp_path):
+    data = tmp_path / "data"
+    for d, name in enumerate(("angry", "happy", "sad")):
+        (data / name).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(picture(10 * d + i, (32, 32))).save(data / name / f"{i}.png")
+    assert invoke("data", "check", data, "--model", "stargan").exit_code == 0
+    result = quick_train("stargan", data, tmp_path / "run", "--set", "rafd_crop_size=32")
+    assert result.exit_code == 0, result.output
+    model = i2i.load(weights=tmp_path / "run" / "model.safetensors", device="cpu")
+    assert (model.config.dataset, model.config.c_dim, model.config.domains) == (
+        "rafd",
+        3,
+        ("angry", "happy", "sad"),
+    )

@@ -315,6 +315,18 @@ class StarGAN(Model):
 
     # --------------------------------------------------------------------------------- training
 
+    @classmethod
+    def settings_from_data(cls, data: Path) -> dict[str, Any]:
+        """CelebA files (`list_attr_celeba.txt`, `images/`) mean attribute training; otherwise the folders
+        are domains (RaFD-like): their number and names, as `i2i data check` reads the same folder."""
+        from ..data.attributes import ATTRIBUTE_FILE, IMAGE_FOLDER, find_domains
+
+        data = Path(data)
+        if (data / ATTRIBUTE_FILE).exists() or (data / IMAGE_FOLDER).is_dir():
+            return {}
+        names = tuple(find_domains(data).domains)
+        return {"dataset": "rafd", "c_dim": len(names), "domains": names}
+
     def training_dataset(self, data: Path, *, seed: int) -> torch.utils.data.Dataset:
         from ..data.attributes import CelebADataset, DomainFolderDataset
 
