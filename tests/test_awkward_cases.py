@@ -544,3 +544,14 @@ def test_stargan_reads_domain_folders_without_being_told(tmp_path):
         3,
         ("angry", "happy", "sad"),
     )
+
+
+def test_paired_names_match_whatever_their_unicode_form(tmp_path):
+    import unicodedata
+
+    from i2i.data.paired import PairedDataset
+
+    for folder, form in (("A", "NFD"), ("B", "NFC")):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(picture(1, (8, 8))).save(tmp_path / folder / unicodedata.normalize(form, "café.png"))
+    assert len(PairedDataset(tmp_path, preprocess="none", load_size=8, crop_size=8)) == 1

@@ -15,6 +15,7 @@ raising, for `i2i data check`.
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -250,7 +251,8 @@ def _by_name(folder: Path, images: list[Path]) -> dict[str, Path]:
     """`images` (found under `folder`) by relative path without suffix; an error for clashing names."""
     named: dict[str, Path] = {}
     for path in images:
-        key = path.relative_to(folder).with_suffix("").as_posix()
+        # NFC: macOS writes names decomposed, other systems composed; "café" must pair with "café"
+        key = unicodedata.normalize("NFC", path.relative_to(folder).with_suffix("").as_posix())
         if key in named:
             raise I2IError(f"{named[key]} and {path} have the same name; the A/B pairing is ambiguous")
         named[key] = path

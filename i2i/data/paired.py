@@ -18,7 +18,8 @@ DIRECTIONS = ("AtoB", "BtoA")
 
 
 def open_rgb(path: Path) -> Image.Image:
-    """Open an image as RGB, turned upright by its EXIF orientation; I2IError naming an unreadable file."""
+    """Open an image as RGB, turned upright by its EXIF orientation (an A|B file is split as displayed);
+    I2IError naming an unreadable file."""
     try:
         with Image.open(path) as image:
             image = ImageOps.exif_transpose(image)
