@@ -395,6 +395,8 @@ def translate(
         precision=precision,
         **_overrides(set_, domains),
     )
+    if note := loaded.default_note(conditions):
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     if styled:
         from .translate import run_styles
 

@@ -251,6 +251,11 @@ class Model(abc.ABC):
         converted = [imageio.to_array(r) if as_array else imageio.to_pil(r) for r in results]
         return converted[0] if single else converted
 
+    def default_note(self, conditions: dict[str, Any]) -> str | None:
+        """What a translation with these conditions picks by default that the user may not expect (shown
+        once by the CLI), or None."""
+        return None
+
     def check_conditions(self, conditions: dict[str, Any]) -> None:
         params = inspect.signature(self.forward_tensor).parameters
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):

@@ -555,3 +555,18 @@ def test_paired_names_match_whatever_their_unicode_form(tmp_path):
         (tmp_path / folder).mkdir()
         Image.fromarray(picture(1, (8, 8))).save(tmp_path / folder / unicodedata.normalize(form, "café.png"))
     assert len(PairedDataset(tmp_path, preprocess="none", load_size=8, crop_size=8)) == 1
+
+
+def test_a_default_target_is_said(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    i2i.load("stargan-v2", device="cpu", **registry_tiny("stargan-v2")).save(tmp_path / "v2.safetensors")
+    i2i.load("stargan", device="cpu", **registry_tiny("stargan")).save(tmp_path / "v1.safetensors")
+    Image.fromarray(picture(1, (16, 16))).save("a.png")
+    for weights, note, choice in (
+        ("v2.safetensors", "note: no --target-domain: translating into 'domain0'", ["-t", "1"]),
+        ("v1.safetensors", "note: no --attrs: every attribute off", ["--attrs", "Male"]),
+    ):
+        plain = invoke("translate", "--weights", weights, *FAST, "a.png", "out.png")
+        assert plain.exit_code == 0 and note in plain.stderr, plain.output
+        chosen = invoke("translate", "--weights", weights, *FAST, *choice, "a.png", "out.png")
+        assert chosen.exit_code == 0 and "note:" not in chosen.stderr, chosen.output

@@ -256,6 +256,12 @@ class StarGAN(Model):
         index = self._domain_index(target_domain)
         return F.one_hot(torch.tensor([index]), c.c_dim).float()
 
+    def default_note(self, conditions: dict[str, Any]) -> str | None:
+        c = self.config
+        if c.dataset == "celeba" and not conditions.get("attrs") and conditions.get("target_domain") is None:
+            return f"no --attrs: every attribute off ({', '.join(c.selected_attrs)})"
+        return None
+
     def _check_label_names(self, field: str) -> None:
         names, c_dim = self.label_names, self.config.c_dim
         if len(names) != c_dim:

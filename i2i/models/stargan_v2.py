@@ -605,6 +605,12 @@ class StarGANv2(Model):
         self._check_masks()
         return super().translate_images(images, batch_size=batch_size, **conditions)
 
+    def default_note(self, conditions: dict[str, Any]) -> str | None:
+        if conditions.get("target_domain") is None:
+            names = self.domain_names
+            return f"no --target-domain: translating into '{names[0]}' (domains: {', '.join(names)})"
+        return None
+
     def translate_styles(
         self,
         images: Sequence[Any],
