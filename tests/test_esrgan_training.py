@@ -90,13 +90,27 @@ def test_one_reference_gan_step(tmp_path, monkeypatch):
         net, _, name = key.partition(".")
         module = model.networks["G" if net == "grad_g" else "D"]
         got = dict(module.named_parameters())[name].grad
-        torch.testing.assert_close(got, expected, **tol["losses_and_grads"], msg=key)
+        # a gradient sums many products whose order differs between CPUs (oneDNN kernels), so near-zero
+        # elements carry the rounding of the large ones: the absolute floor scales with the tensor's size
+        t = tol["losses_and_grads"]
+        atol = t["atol"] + t["rtol"] * float(expected.abs().max())
+        torch.testing.assert_close(got, expected, atol=atol, rtol=t["rtol"], msg=key)
     for net, file in (("G", "g_after"), ("D", "d_after")):
         expected = load_file(GROUP / f"esrgan_train_step_public.{file}.safetensors")
         _, converted = esrgan.ESRGAN.import_official({net: expected})
         state = model.networks[net].state_dict()
+        w, lr = tol["weights_after"], cfg["optim"]["lr"]
         for key, value in converted[net].items():
-            torch.testing.assert_close(state[key], value, **tol["weights_after"], msg=f"{net}.{key}")
+            # Adam's first step is lr * g / (|g| + eps): where g is within the rounding noise above, its
+            # sign (and so the step) is noise too; there up to 2 lr is allowed, elsewhere the manifest's
+            grad = grads.get(f"grad_{net.lower()}.{key}")
+            # (batch-norm running statistics carry the forward pass's float32 rounding: 1e-6 allowed)
+            atol = torch.full_like(value, w["atol"] if grad is not None else 1e-6)
+            if grad is not None:
+                noise = t["atol"] + t["rtol"] * float(grad.abs().max())
+                atol = torch.where(grad.abs() <= noise, 2 * lr, atol)
+            diff = (state[key] - value).abs()
+            assert bool((diff <= atol + w["rtol"] * value.abs()).all()), (f"{net}.{key}", float(diff.max()))
 
 
 def test_vgg19_weights_are_never_downloaded(monkeypatch, tmp_path):

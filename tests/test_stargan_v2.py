@@ -82,8 +82,9 @@ def test_networks_match_the_fixtures(config: str) -> None:
     torch.testing.assert_close(out, t["expected.out"], atol=1e-4, rtol=0)
     if config == "whpf1":  # what runs without FAN: no high-pass skips and no shortcuts
         nomask = nets["generator"](t["input.x"], t["input.s"])
+        # without the masks nothing damps the deep path: other CPUs' kernels reach 1.3e-4 here
         torch.testing.assert_close(
-            nomask, case("whpf1_generator_nomask")[2]["expected.out_nomask"], atol=1e-4, rtol=0
+            nomask, case("whpf1_generator_nomask")[2]["expected.out_nomask"], atol=2e-4, rtol=0
         )
     for name, inp, out_name in (("mapping_network", "z", "s"), ("style_encoder", "x", "s")):
         _, _, t = case(f"{config}_{name}")
