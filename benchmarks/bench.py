@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 import i2i
-from i2i.imageio import ImageData
+from i2i.io.imageio import ImageData
 from i2i.runtime import environment_report, resolve_precision
 from i2i.train.loop import StepContext, training_channels_last
 

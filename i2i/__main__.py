@@ -1,3 +1,3 @@
-from .cli import main
+from i2i.cli import main
 
 main()

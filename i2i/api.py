@@ -11,10 +11,12 @@ from typing import Any
 
 import torch
 
-from . import catalogue, checkpoint, registry
-from . import config as configs
-from .errors import I2IError, UsageError
-from .model import Model, StateDict, interpolate_networks
+from i2i import config as configs
+from i2i import registry
+from i2i.errors import I2IError, UsageError
+from i2i.hub import catalogue
+from i2i.io import checkpoint
+from i2i.model import Model, StateDict, interpolate_networks
 
 # `--model` of the reference's train_opt.txt -> i2i model names
 _REFERENCE_MODELS = {"pix2pix": "pix2pix", "cycle_gan": "cyclegan"}
@@ -74,7 +76,7 @@ def load(
     if path.is_dir():
         return _load_official(model, _read_run_folder(path), path, entry, device, precision, config_overrides)
     if path.suffix == ".param" or (path.suffix == ".bin" and path.with_suffix(".param").is_file()):
-        from . import ncnn
+        from i2i.models.esrgan import ncnn
 
         # the settings only the graph shows (e.g. act_type relu/leakyrelu) under the caller's overrides
         states, settings = ncnn.load_pair(path)

@@ -9,7 +9,7 @@ import types
 import typing
 from typing import Any, Literal, get_args, get_origin
 
-from .errors import UsageError, did_you_mean
+from i2i.errors import UsageError, did_you_mean
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}

@@ -20,10 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import __version__, checkpoint
-from . import config as configs
-from .errors import I2IError, UsageError
-from .runtime import autocast, resolve_device, resolve_precision, uses_channels_last
+from i2i import config as configs
+from i2i._version import __version__
+from i2i.errors import I2IError, UsageError
+from i2i.io import checkpoint
+from i2i.runtime import autocast, resolve_device, resolve_precision, uses_channels_last
 
 StateDict = dict[str, torch.Tensor]
 
@@ -242,7 +243,7 @@ class Model(abc.ABC):
     ) -> Any:
         """Translate images (PIL images, numpy arrays or paths). Returns PIL images (numpy arrays with
         `as_array`, uint8/uint16 like the input), one per input, or a single one for a single input."""
-        from . import imageio
+        from i2i.io import imageio
 
         single = not isinstance(images, (list, tuple))
         items = [images] if single else list(images)
@@ -313,7 +314,7 @@ class Model(abc.ABC):
 
     def to_input_tensor(self, image: Any, channels: int | None = None) -> torch.Tensor:
         """[0, 1] HWC pixels -> 1xCxHxW in the model's value range, with `channels` channels."""
-        from .imageio import luma
+        from i2i.io.imageio import luma
 
         channels = channels or self.input_channels
         pixels = image.pixels
@@ -329,7 +330,7 @@ class Model(abc.ABC):
         """1xCxHxW model output -> `ImageData` with the input's bit depth and alpha; greyscale when a grey
         image went through a colour network as three equal channels (a 1-channel network's colour output
         is what it is for, e.g. colourisation)."""
-        from .imageio import ImageData, luma, resize_alpha
+        from i2i.io.imageio import ImageData, luma, resize_alpha
 
         lo, hi = self.value_range
         pixels = ((y[0].float().cpu() - lo) / (hi - lo)).clamp_(0, 1).permute(1, 2, 0).numpy()

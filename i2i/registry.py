@@ -17,10 +17,10 @@ import sys
 from importlib.metadata import EntryPoint, entry_points
 from typing import TYPE_CHECKING
 
-from .errors import I2IError, unknown_name
+from i2i.errors import I2IError, unknown_name
 
 if TYPE_CHECKING:
-    from .model import Model
+    from i2i.model import Model
 
 ENTRY_POINT_GROUP = "i2i.models"
 _STATIC_FIELDS = ("task", "license", "description")
@@ -182,7 +182,7 @@ def entry(name: str) -> ModelEntry:
 
 @functools.cache
 def _load(name: str) -> type[Model]:
-    from .model import Model
+    from i2i.model import Model
 
     target = entry(name).target
     ep = EntryPoint(name=name, value=target, group=ENTRY_POINT_GROUP)

@@ -9,7 +9,7 @@ from typing import Literal
 
 import torch
 
-from .errors import UsageError
+from i2i.errors import UsageError
 
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -92,7 +92,7 @@ def environment_report() -> dict[str, object]:
     import platform
     import sys
 
-    from . import __version__
+    from i2i._version import __version__
 
     def version(dist: str) -> str:
         try:

@@ -13,7 +13,7 @@ from safetensors import safe_open
 from torch import nn
 
 import i2i
-from i2i.models.pix2pix import Pix2Pix
+from i2i.models.pix2pix.model import Pix2Pix
 
 TINY = {"netG": "unet_128", "ngf": 4, "ndf": 4}
 

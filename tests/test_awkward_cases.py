@@ -14,12 +14,12 @@ from PIL import Image
 import i2i
 from i2i.data.synth import make_for_layout
 from i2i.errors import I2IError, UsageError
-from i2i.models._blocks import define_D, define_G
-from i2i.models._fan import FAN
-from i2i.models.stargan import Generator as StarGANGenerator
+from i2i.io import imageio
+from i2i.models._shared.blocks import define_D, define_G
+from i2i.models.stargan.model import Generator as StarGANGenerator
+from i2i.models.stargan_v2.fan import FAN
 from i2i.train.loop import TrainOptions, train
-
-from .test_bad_input import FAST, assert_one_line_error, assert_only_the_error, invoke
+from tests.cli.test_bad_input import FAST, assert_one_line_error, assert_only_the_error, invoke
 
 
 def picture(seed: int, size: tuple[int, int], channels: int = 3) -> np.ndarray:
@@ -174,7 +174,7 @@ def test_a_folder_trained_stargan_by_domain(tmp_path):
 
 
 def test_stargan_networks_of_two_models_are_named_right(tmp_path):
-    from i2i.models.stargan import Discriminator
+    from i2i.models.stargan.model import Discriminator
 
     folder = tmp_path / "models"
     folder.mkdir()
@@ -271,7 +271,7 @@ def test_a_corrupt_image_in_a_loader_worker_is_one_line(paired, tmp_path):
 
 
 def test_training_stops_when_it_diverges(paired, tmp_path, monkeypatch):
-    from i2i.models.pix2pix import Pix2Pix
+    from i2i.models.pix2pix.model import Pix2Pix
 
     original = Pix2Pix.training_step
 
@@ -392,8 +392,8 @@ def test_upscale_takes_settings_the_weights_cannot_show(tmp_path, monkeypatch):
     "channels", [(1, 1), (3, 1), (1, 3)], ids=["grey", "colour-to-grey", "grey-to-colour"]
 )
 def test_grey_networks_upscale(tmp_path, monkeypatch, channels):
-    from i2i import tiling
-    from i2i.imageio import luma, read_image
+    from i2i.io.imageio import luma, read_image
+    from i2i.jobs import tiling
 
     monkeypatch.chdir(tmp_path)
     torch.save(small_rrdb(num_in_ch=channels[0], num_out_ch=channels[1]), "G.pth")
@@ -451,7 +451,7 @@ def test_what_an_output_format_cannot_keep_is_said_once(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("netG", ["unet_64", "unet_512", "resnet_4blocks", "resnet_12blocks"])
 def test_generators_of_other_depths(tmp_path, netG):
-    from i2i.models._blocks import parse_generator
+    from i2i.models._shared.blocks import parse_generator
 
     kind, depth = parse_generator(netG)
     torch.manual_seed(0)
@@ -463,7 +463,7 @@ def test_generators_of_other_depths(tmp_path, netG):
     out = model.translate(image, as_array=True)
     assert out.shape == (20, 30, 3)
     if kind == "resnet":  # ResNet outputs are local: compare with the plain network on a padded input
-        x = model.to_input_tensor(i2i.imageio.read_image(image))
+        x = model.to_input_tensor(imageio.read_image(image))
         x = torch.nn.functional.pad(x, (1, 1, 0, 0), mode="reflect")  # to 20 x 32, as the model pads
         with torch.no_grad():
             y = net.eval()(x)[..., :, 1:31]

@@ -32,9 +32,9 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 
-from ..errors import I2IError, UsageError, did_you_mean, unknown_name
-from .layouts import is_image, scan
-from .paired import open_rgb
+from i2i.data.layouts import is_image, scan
+from i2i.data.paired import open_rgb
+from i2i.errors import I2IError, UsageError, did_you_mean, unknown_name
 
 ATTRIBUTE_FILE = "list_attr_celeba.txt"
 IMAGE_FOLDER = "images"

@@ -19,8 +19,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 
-from .layouts import find_domains
-from .paired import open_rgb
+from i2i.data.layouts import find_domains
+from i2i.data.paired import open_rgb
 
 CROP_SCALE = (0.8, 1.0)
 CROP_RATIO = (0.9, 1.1)

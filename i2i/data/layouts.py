@@ -24,7 +24,7 @@ from typing import Literal
 
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import I2IError, unknown_name
+from i2i.errors import I2IError, unknown_name
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"})
 PHASES = ("train", "val", "test")
@@ -173,7 +173,7 @@ def check_layout(root: str | Path, layout: str, *, max_checked: int = CHECK_LIMI
     elif layout == "domains":
         kind, counts = "multi-domain dataset", _check_domains(root, report, max_checked)
     elif layout == "attributes":
-        from .attributes import check_attributes  # it builds on this module
+        from i2i.data.attributes import check_attributes  # it builds on this module
 
         report.problems += check_attributes(root)
         kind, counts = "StarGAN attribute dataset", [_count(len(scan(root)[0]), "image")]

@@ -10,9 +10,9 @@ import torch
 from PIL import Image, ImageOps
 from torch.utils.data import Dataset
 
-from ..errors import I2IError, UsageError, unknown_name
-from .layouts import find_paired, split_aligned
-from .transforms import check_network_size, check_preprocess, get_params, get_transform
+from i2i.data.layouts import find_paired, split_aligned
+from i2i.data.transforms import check_network_size, check_preprocess, get_params, get_transform
+from i2i.errors import I2IError, UsageError, unknown_name
 
 DIRECTIONS = ("AtoB", "BtoA")
 

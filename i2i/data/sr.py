@@ -9,11 +9,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import I2IError, unknown_name
-from ..imageio import read_image
-from ..sr import imresize
-from .degradations import KernelSettings, random_kernels
-from .layouts import scan
+from i2i.data.degradations import KernelSettings, random_kernels
+from i2i.data.layouts import scan
+from i2i.errors import I2IError, unknown_name
+from i2i.io.imageio import read_image
+from i2i.ops.sr import imresize
 
 DEGRADATIONS = ("bicubic", "realesrgan")
 EXPECTED_LAYOUT = "a folder of high-resolution images, e.g. DIV2K_train_HR/0001.png"

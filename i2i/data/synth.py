@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..checkpoint import atomic_path
-from ..errors import I2IError, unknown_name
+from i2i.errors import I2IError, unknown_name
+from i2i.io.checkpoint import atomic_path
 
 CLASSES = ("circle", "rectangle", "triangle")
 LABEL_COLOURS = np.array([[0, 0, 0], [255, 64, 64], [64, 255, 64], [64, 64, 255]], dtype=np.uint8)

@@ -17,7 +17,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
-from ..errors import I2IError, unknown_name
+from i2i.errors import I2IError, unknown_name
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 _BICUBIC = InterpolationMode.BICUBIC

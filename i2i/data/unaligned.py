@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import I2IError, UsageError, unknown_name
-from .layouts import find_unaligned
-from .paired import DIRECTIONS, open_rgb
-from .transforms import check_network_size, check_preprocess, get_transform
+from i2i.data.layouts import find_unaligned
+from i2i.data.paired import DIRECTIONS, open_rgb
+from i2i.data.transforms import check_network_size, check_preprocess, get_transform
+from i2i.errors import I2IError, UsageError, unknown_name
 
 
 class UnalignedDataset(Dataset):

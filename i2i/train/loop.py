@@ -28,12 +28,14 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from .. import catalogue, checkpoint, imageio, registry
-from .. import config as configs
-from ..errors import I2IError, UsageError
-from ..model import Model
-from ..runtime import autocast, resolve_device, resolve_precision
-from . import distributed
+from i2i import config as configs
+from i2i import registry
+from i2i.errors import I2IError, UsageError
+from i2i.hub import catalogue
+from i2i.io import checkpoint, imageio
+from i2i.model import Model
+from i2i.runtime import autocast, resolve_device, resolve_precision
+from i2i.train import distributed
 
 RUN_FILE = "run.json"
 LOG_FILE = "log.jsonl"
@@ -252,7 +254,7 @@ class Trainer:
     # ---- set-up
 
     def _build(self) -> Model:
-        from ..api import load
+        from i2i.api import load
 
         opts = self.options
         if opts.batch_size < 1:
@@ -489,7 +491,8 @@ class Trainer:
         # visuals of two domains may differ in size (CycleGAN with preprocess=none): pad to one size
         height, width = max(r.shape[1] for r in rows), max(r.shape[2] for r in rows)
         rows = [
-            torch.nn.functional.pad(r, (0, width - r.shape[2], 0, height - r.shape[1]), value=1.0) for r in rows
+            torch.nn.functional.pad(r, (0, width - r.shape[2], 0, height - r.shape[1]), value=1.0)
+            for r in rows
         ]
         grid = torchvision.utils.make_grid(rows, nrow=len(names), padding=2, pad_value=1.0)
         pixels = grid.permute(1, 2, 0).contiguous().numpy()

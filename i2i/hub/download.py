@@ -1,0 +1,614 @@
+"""Downloads by name: the cache in `$I2I_HOME`, resumable verified downloads, safe archive extraction.
+
+Cache layout (`$I2I_HOME`, default `~/.cache/i2i`):
+
+* `downloads/<name>.<zip|tar.gz>`: dataset archives while they are fetched (removed once extracted);
+* `datasets/<name>/`: extracted datasets, renamed into place only when complete;
+* `weights/<name>.<ext>`: weights files.
+
+A file placed by hand at the path a download would write (`downloads/...` or `weights/...`) is used instead
+of downloading, after the catalogue's hash (when known) is checked. Environment:
+
+* `I2I_OFFLINE=1`: never touch the network;
+* `I2I_MIRROR=http://host:port[/prefix]`: fetch every catalogue URL from this host, keeping its path;
+* `I2I_TIMEOUT=SECONDS`: connect/read timeout (default 15).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import http.client
+import json
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from rich.console import Console
+
+from i2i._version import __version__
+from i2i.errors import I2IError
+from i2i.hub import catalogue
+
+DEFAULT_TIMEOUT = 15.0
+ARCHIVES = {"zip": ".zip", "tar.gz": ".tar.gz"}
+#: extraction refuses archives that unpack to more than RATIO x their size (and at least FLOOR bytes)
+UNPACK_RATIO = 20
+UNPACK_FLOOR = 256 << 20
+_CHUNK = 1 << 20
+_ATTEMPTS = 3  # a dropped connection is resumed this often within one call, as long as bytes arrive
+_SOURCE_FILE = ".i2i-source.json"
+
+
+def home() -> Path:
+    """The cache root: `$I2I_HOME`, default `~/.cache/i2i`."""
+    return Path(os.environ.get("I2I_HOME") or "~/.cache/i2i").expanduser()
+
+
+def offline() -> bool:
+    """True when `I2I_OFFLINE` asks never to touch the network."""
+    return os.environ.get("I2I_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def timeout() -> float:
+    """Connect/read timeout in seconds: `$I2I_TIMEOUT`, default 15."""
+    raw = os.environ.get("I2I_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86_400:  # NaN fails too
+        raise I2IError(f"I2I_TIMEOUT={raw!r}: expected a positive number of seconds")
+    return value
+
+
+def mirrored(url: str) -> str:
+    """`url` with scheme and host replaced by `$I2I_MIRROR` (its path appended to the mirror's prefix)."""
+    mirror = os.environ.get("I2I_MIRROR", "").strip()
+    if not mirror:
+        return url
+    try:
+        base = urllib.parse.urlsplit(mirror)
+        _ = base.port  # parsing the port is what finds a malformed one
+    except ValueError:
+        base = urllib.parse.urlsplit("")
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise I2IError(f"I2I_MIRROR={mirror!r}: expected http://host[:port][/prefix]")
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(
+        (base.scheme, base.netloc, base.path.rstrip("/") + parts.path, parts.query, "")
+    )
+
+
+# ---------------------------------------------------------------------------------------- cache paths
+
+
+def dataset_dir(name: str) -> Path:
+    """Where the catalogue dataset `name` is (or will be) extracted."""
+    return home() / "datasets" / name
+
+
+def archive_path(name: str, entry: dict[str, Any]) -> Path:
+    """Where the archive of dataset `name` is downloaded to, and where a hand-downloaded copy may be put."""
+    return home() / "downloads" / f"{name}{ARCHIVES[entry.get('archive', 'zip')]}"
+
+
+def weights_path(name: str, entry: dict[str, Any]) -> Path:
+    """Where the catalogue weights `name` are downloaded to (or may be put by hand)."""
+    suffix = PurePosixPath(urllib.parse.urlsplit(entry["url"]).path).suffix
+    return home() / "weights" / f"{name}{suffix}"
+
+
+def cached_dataset(name: str) -> Path | None:
+    """The extracted dataset `name`, or None when it has not been pulled."""
+    folder = dataset_dir(name)
+    return folder if folder.is_dir() else None
+
+
+def cached_weights(name: str, entry: dict[str, Any]) -> Path | None:
+    """The downloaded weights `name`, or None when they have not been pulled."""
+    path = weights_path(name, entry)
+    return path if path.is_file() else None
+
+
+# --------------------------------------------------------------------------------------------- pulls
+
+
+def pull_dataset(name: str) -> Path:
+    """The root of the catalogue dataset `name` (e.g. the folder holding trainA/), downloaded and
+    extracted on first use; later calls return the cached folder without touching the network."""
+    entries = catalogue.dataset_entries()
+    if name not in entries:
+        raise catalogue.unknown_dataset(name)
+    entry = entries[name]
+    final = dataset_dir(name)
+    if final.is_dir():
+        return final
+    if final.exists():
+        raise I2IError(f"{final} is a file, where dataset '{name}' goes; move or delete it")
+    if entry.get("manual"):
+        raise I2IError(
+            f"dataset '{name}' cannot be downloaded: {entry['instructions']}; then give --data DIR, "
+            f"or put the prepared folder at {final}"
+        )
+    with _locked(final.parent / f".{name}.lock", f"dataset '{name}'"):
+        if final.is_dir():  # another process finished it while this one waited
+            return final
+        for leftover in final.parent.glob(f".{name}.tmp-*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        archive = fetch(
+            entry["url"],
+            archive_path(name, entry),
+            sha256=entry.get("sha256"),
+            size=entry.get("size"),
+            what=f"dataset '{name}'",
+        )
+        digest = _recorded_hash(archive)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=final.parent))
+        try:
+            try:
+                extract_archive(archive, staging, entry.get("archive", "zip"))
+            except I2IError as exc:
+                archive.unlink(missing_ok=True)
+                _sidecar(archive).unlink(missing_ok=True)
+                raise I2IError(
+                    f"{exc}; the archive was deleted, so the next pull downloads it again"
+                ) from None
+            root = _archive_root(staging, entry.get("root"))
+            source = {"name": name, "url": entry["url"], "sha256": digest, "license": entry.get("license")}
+            (root / _SOURCE_FILE).write_text(json.dumps(source, indent=2) + "\n", encoding="utf-8")
+            os.replace(root, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        archive.unlink()  # its hash stays recorded in the sidecar and in the dataset's source file
+    return final
+
+
+def pull_weights(name: str) -> Path:
+    """The local file of the catalogue weights `name` (an entry with a `url`), downloaded on first use."""
+    entries = catalogue.weights_entries()
+    entry = entries.get(name)
+    if entry is None or "url" not in entry:
+        raise I2IError(f"weights '{name}' are not downloadable (no url in the catalogue)")
+    return fetch(
+        entry["url"],
+        weights_path(name, entry),
+        sha256=entry.get("sha256"),
+        size=entry.get("size"),
+        what=f"weights '{name}'",
+    )
+
+
+def _archive_root(staging: Path, root: str | None) -> Path:
+    """The dataset folder inside an extracted archive: its `root` folder, its only folder, or all of it."""
+    if root and (staging / root).is_dir():
+        return staging / root
+    children = [p for p in staging.iterdir() if p.name != "__MACOSX"]
+    if len(children) == 1 and children[0].is_dir():
+        return children[0]
+    return staging
+
+
+# ------------------------------------------------------------------------------------------ download
+
+
+def fetch(
+    url: str, dest: Path, *, sha256: str | None = None, size: int | None = None, what: str | None = None
+) -> Path:
+    """Download `url` (through `$I2I_MIRROR`) to `dest` and return `dest`.
+
+    An existing `dest` (a finished download, or a file put there by hand) is used without the network,
+    after a check of `size` and `sha256` when given. Otherwise the bytes go to `dest.part` (resumed with
+    an HTTP range request when a previous attempt left one), are checked against `size` and `sha256`, and
+    only then renamed to `dest`. A hash not given is computed, shown and recorded in `dest.sha256`.
+    Every failure is one `I2IError` line naming the URL and the path where the file can be put by hand.
+    """
+    dest = Path(dest)
+    what = what or dest.name
+    original, url = url, mirrored(url)
+    with _locked(dest.with_name(f".{dest.name}.lock"), what):
+        if dest.is_file():
+            _check_placed(dest, url, sha256, size)
+            return dest
+        manual = f"download {'it' if url == original else original} yourself and put it at {dest}"
+        if sha256:
+            manual += f" (sha256 {sha256})"
+        if offline():
+            raise I2IError(
+                f"{what} is not in the cache and I2I_OFFLINE=1 forbids downloading {url}; {manual}"
+            )
+        part = dest.with_name(dest.name + ".part")
+        digest = _download(url, part, size=size, what=what, manual=manual)
+        actual = digest.hexdigest()
+        if sha256 and actual != sha256.lower():
+            part.unlink(missing_ok=True)
+            raise I2IError(
+                f"sha256 mismatch for {url}: expected {sha256}, got {actual}; the download was deleted"
+            )
+        if _is_web_page(part):
+            part.unlink(missing_ok=True)
+            raise I2IError(
+                f"{url} answered with a web page instead of {what} (an error or login page); "
+                f"the download was deleted; {manual}"
+            )
+        os.replace(part, dest)
+        _record_hash(dest, actual, shown=not sha256)
+    return dest
+
+
+def _download(url: str, part: Path, *, size: int | None, what: str, manual: str) -> Any:
+    """Fetch `url` into `part`, resuming what is there; returns the sha256 of the whole file."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        have = part.stat().st_size if part.exists() else 0
+        if size is not None and have > size:
+            part.unlink()
+            have = 0
+        digest = _hash_prefix(part, have)
+        request = urllib.request.Request(url, headers={"User-Agent": f"i2i/{__version__}"})
+        if have:
+            request.add_header("Range", f"bytes={have}-")
+        try:
+            response = urllib.request.urlopen(request, timeout=timeout())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:  # the partial file does not fit the server's file: start over
+                part.unlink()
+                continue
+            reason = str(exc.reason).strip().splitlines()[0] if str(exc.reason).strip() else ""
+            raise I2IError(
+                f"cannot download {what} from {url} (HTTP {exc.code} {reason}); {manual}"
+            ) from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            raise I2IError(f"cannot download {what} from {url} ({_reason(exc)}); {manual}") from None
+        with response:
+            if response.status != 206 or _range_start(response) != have:
+                have, digest = 0, hashlib.sha256()  # the server sent the whole file
+            length = response.headers.get("Content-Length")
+            total = have + int(length) if length and length.isdigit() else size
+            if size is not None and total != size:
+                part.unlink(missing_ok=True)
+                raise I2IError(
+                    f"size mismatch for {url}: the server sends {total} bytes, the catalogue expects {size}"
+                )
+            received, error = _stream(response, part, "ab" if have else "wb", digest, what, have, total)
+        done = have + received
+        if error is None and (total is None or done == total):
+            if size is not None and done != size:
+                part.unlink(missing_ok=True)
+                raise I2IError(
+                    f"size mismatch for {url}: received {done} bytes, the catalogue expects {size}"
+                )
+            return digest
+        if received == 0 or attempt == _ATTEMPTS:
+            why = _reason(error) if error else "the connection closed early"
+            raise I2IError(
+                f"download of {what} from {url} stopped after {done} of {total} bytes ({why}); {part} is "
+                f"kept and the next attempt resumes it; or {manual}"
+            )
+    raise I2IError(f"cannot download {what} from {url}; {manual}")
+
+
+def _stream(
+    response: IO[bytes], part: Path, mode: str, digest: Any, what: str, have: int, total: int | None
+) -> tuple[int, BaseException | None]:
+    """Append the response body to `part`: (bytes received, the error that stopped it or None)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    received = 0
+    columns = (
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar, open(part, mode) as fh:
+        task = bar.add_task(what, total=total, completed=have)
+        try:
+            # read1: whatever has arrived, so a stall or reset keeps every byte received before it
+            read = getattr(response, "read1", response.read)
+            while chunk := read(_CHUNK):
+                fh.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                bar.update(task, advance=len(chunk))
+        except (OSError, http.client.HTTPException) as exc:
+            return received, exc
+    return received, None
+
+
+def _range_start(response: Any) -> int | None:
+    match = re.match(r"bytes (\d+)-", response.headers.get("Content-Range", ""))
+    return int(match[1]) if match else None
+
+
+def _hash_prefix(part: Path, length: int) -> Any:
+    digest = hashlib.sha256()
+    if length:
+        with open(part, "rb") as fh:
+            remaining = length
+            while remaining and (block := fh.read(min(_CHUNK, remaining))):
+                digest.update(block)
+                remaining -= len(block)
+    return digest
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
+        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout():g}s (I2I_TIMEOUT)"
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _is_web_page(path: Path) -> bool:
+    """An HTML page where a dataset archive or weights file should be (servers answer 200 with those)."""
+    with open(path, "rb") as fh:
+        head = fh.read(512).lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<!--"))
+
+
+def _record_hash(path: Path, digest: str, *, shown: bool) -> None:
+    """Write `path.sha256` (sha256sum format), stamped with the file's modification time so that a later
+    check knows it describes this very file; show the hash when the catalogue did not know it."""
+    sidecar = _sidecar(path)
+    sidecar.write_text(f"{digest}  {path.name}\n", encoding="utf-8")
+    stat = path.stat()
+    os.utime(sidecar, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    if shown:
+        Console(stderr=True).print(
+            f"sha256 {digest}  {path.name} (not in the catalogue; recorded in {sidecar})",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _recorded_hash(path: Path) -> str | None:
+    sidecar = _sidecar(path)
+    return sidecar.read_text(encoding="utf-8").split()[0] if sidecar.is_file() else None
+
+
+def _check_placed(path: Path, url: str, sha256: str | None, size: int | None) -> None:
+    """Check a cached or hand-placed file. A recorded hash stamped with the file's modification time was
+    computed from this file; otherwise the file is hashed and checked against the catalogue's hash, or
+    against the hash recorded when it was downloaded."""
+    sidecar = _sidecar(path)
+    if sidecar.is_file() and sidecar.stat().st_mtime_ns == path.stat().st_mtime_ns:
+        return
+    if _is_web_page(path):
+        raise I2IError(f"{path} is a web page, not the file from {url}; delete it and pull again")
+    if size is not None and path.stat().st_size != size:
+        raise I2IError(
+            f"{path} has {path.stat().st_size} bytes, but {url} has {size}; replace or delete that file"
+        )
+    actual = _hash_prefix(path, path.stat().st_size).hexdigest()
+    if sha256 and actual != sha256.lower():
+        raise I2IError(
+            f"{path}: sha256 {actual} does not match the expected {sha256} of {url}; "
+            "replace or delete that file"
+        )
+    recorded = _recorded_hash(path)
+    if not sha256 and recorded and actual != recorded:
+        raise I2IError(
+            f"{path} changed since it was fetched (sha256 {actual}, recorded {recorded}); delete it to download "
+            f"it again, or delete {sidecar.name} to keep this file"
+        )
+    _record_hash(path, actual, shown=not sha256 and actual != recorded)
+
+
+@contextlib.contextmanager
+def _locked(path: Path, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` while the block runs (other processes wait), so that two
+    processes pulling the same thing neither download into one file nor extract twice."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise I2IError(
+            f"cannot create the cache folder {path.parent} ({exc.strerror or exc}); set I2I_HOME to a "
+            "writable folder"
+        ) from None
+    with open(path, "a+b") as fh:
+        if not _try_lock(fh, blocking=False):
+            Console(stderr=True).print(
+                f"waiting for another i2i process fetching {what} ...", highlight=False
+            )
+            _try_lock(fh, blocking=True)
+        try:
+            yield
+        finally:
+            _unlock(fh)
+
+
+if os.name == "nt":  # pragma: no cover - exercised on Windows only
+    import msvcrt
+
+    def _try_lock(fh: IO[bytes], *, blocking: bool) -> bool:
+        fh.seek(0)
+        while True:
+            try:
+                msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+                return True
+            except OSError:
+                if not blocking:
+                    return False
+                time.sleep(0.2)
+
+    def _unlock(fh: IO[bytes]) -> None:
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _try_lock(fh: IO[bytes], *, blocking: bool) -> bool:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fh: IO[bytes]) -> None:
+        fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# ------------------------------------------------------------------------------------------- archives
+
+
+class _Budget:
+    """Counts unpacked bytes and stops an archive that unpacks to more than `limit` (a zip bomb)."""
+
+    def __init__(self, archive: Path, limit: int) -> None:
+        self.archive, self.limit, self.used = archive, limit, 0
+
+    def take(self, n: int) -> None:
+        self.used += n
+        if self.used > self.limit:
+            raise I2IError(
+                f"{self.archive}: unpacks to more than {self.limit:,} bytes; refusing it as a possible zip bomb"
+            )
+
+
+def extract_archive(archive: Path, dest: Path, kind: str, *, max_bytes: int | None = None) -> None:
+    """Check the `zip` or `tar.gz` file `archive` completely, then unpack it into the folder `dest`.
+
+    The check reads every member (CRCs), refuses absolute paths, `..`, drive letters, links, device files
+    and archives unpacking to more than `max_bytes` (default: UNPACK_RATIO x the archive size, at least
+    UNPACK_FLOOR); nothing is written before it passes. Member permissions and times are not restored.
+    """
+    archive, dest = Path(archive), Path(dest)
+    limit = max_bytes if max_bytes is not None else max(UNPACK_RATIO * archive.stat().st_size, UNPACK_FLOOR)
+    if kind == "zip":
+        members = _zip_members
+    elif kind == "tar.gz":
+        members = _tar_members
+    else:
+        raise I2IError(f"{archive}: unknown archive kind '{kind}' (expected zip or tar.gz)")
+    try:
+        budget = _Budget(archive, limit)
+        for _, _, read in members(archive):
+            if read is not None:
+                _drain(read, budget)
+    except I2IError:
+        raise
+    except (
+        zipfile.BadZipFile,
+        tarfile.TarError,
+        EOFError,
+        zlib.error,
+        gzip.BadGzipFile,
+        NotImplementedError,  # a zip compression method Python lacks
+        RuntimeError,  # an encrypted zip member
+        OSError,
+    ) as exc:
+        raise I2IError(f"{archive}: a damaged or unsupported {kind} archive ({_reason(exc)})") from None
+    budget = _Budget(archive, limit)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        for rel, is_dir, read in members(archive):
+            target = dest.joinpath(*rel.parts)
+            if is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as out:
+                _drain(read, budget, out.write)
+    except OSError as exc:
+        raise I2IError(f"cannot extract {archive} into {dest}: {_reason(exc)}") from None
+
+
+def _drain(read: Callable[[int], bytes], budget: _Budget, sink: Callable[[bytes], Any] | None = None) -> None:
+    while block := read(_CHUNK):
+        budget.take(len(block))
+        if sink is not None:
+            sink(block)
+
+
+MemberIter = Iterator[tuple[PurePosixPath, bool, Callable[[int], bytes] | None]]
+
+
+def _zip_members(archive: Path) -> MemberIter:
+    """(relative path, is a folder, reader) of each zip member, after checking every name and type."""
+    with zipfile.ZipFile(archive) as zf:
+        checked = []
+        for info in zf.infolist():
+            rel = _member_path(info.filename, archive)
+            # Unix zips keep st_mode in the high bits; a file type other than file/folder is refused
+            file_type = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
+            if file_type not in (0, stat.S_IFREG, stat.S_IFDIR):
+                kind = "a symbolic link" if file_type == stat.S_IFLNK else "a special file"
+                raise I2IError(f"{archive}: member '{info.filename}' is {kind}; refusing the archive")
+            if rel is not None:
+                checked.append((rel, info))
+        for rel, info in checked:
+            if info.is_dir():
+                yield rel, True, None
+            else:
+                with zf.open(info) as fh:
+                    yield rel, False, fh.read
+
+
+def _tar_members(archive: Path) -> MemberIter:
+    """(relative path, is a folder, reader) of each tar.gz member, read as a stream (one decompression).
+
+    Names and types are checked member by member, so extraction relies on the full check pass before it.
+    The gzip trailer (CRC and length) is read at the end."""
+    with gzip.open(archive, "rb") as gz:
+        with tarfile.open(fileobj=gz, mode="r|") as tar:
+            for member in tar:
+                rel = _member_path(member.name, archive)
+                if member.issym() or member.islnk():
+                    raise I2IError(
+                        f"{archive}: member '{member.name}' is a link (to '{member.linkname}'); refusing the archive"
+                    )
+                if not (member.isreg() or member.isdir()):
+                    raise I2IError(
+                        f"{archive}: member '{member.name}' is a special file; refusing the archive"
+                    )
+                if rel is None:
+                    continue
+                data = tar.extractfile(member)
+                yield rel, data is None, data.read if data is not None else None
+        while gz.read(_CHUNK):
+            pass
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def _member_path(name: str, archive: Path) -> PurePosixPath | None:
+    """The safe relative path of an archive member (None for the archive's own root), or an error."""
+    clean = name.replace("\\", "/")
+    parts = PurePosixPath(clean).parts
+    if "\x00" in clean or clean.startswith("/") or _DRIVE.match(clean) or ".." in parts:
+        raise I2IError(
+            f"{archive}: member '{name}' points outside the extraction folder (absolute path, drive letter "
+            "or '..'); refusing the archive"
+        )
+    kept = [p for p in parts if p not in ("", ".")]
+    return PurePosixPath(*kept) if kept else None

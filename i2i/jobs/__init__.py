@@ -1,0 +1,1 @@
+"""What the commands run over many files: translation, upscaling and its tiling, evaluation, the demo."""

@@ -1,0 +1,1 @@
+"""Layers, losses, schedules and optimiser helpers that several models share."""

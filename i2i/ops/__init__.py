@@ -1,0 +1,1 @@
+"""Numerical operations shared by models and jobs: resizing, metrics, padding."""
