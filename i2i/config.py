@@ -1,4 +1,5 @@
-"""Typed dataclass configs: overrides parsed by each field's type (never eval), JSON round trips."""
+"""Typed dataclass configs: overrides parsed by each field's type (never eval), JSON round trips; and the
+`Option` a model declares to get a command-line flag of its own."""
 
 from __future__ import annotations
 
@@ -113,3 +114,58 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
     """Build `cls` from a stored dict; fields the class no longer has are dropped, new ones keep defaults."""
     known = field_types(cls)
     return replace(cls(), {k: v for k, v in data.items() if k in known})
+
+
+OPTION_TYPES = ("str", "int", "float", "bool", "path")
+OPTION_COMMANDS = ("translate", "train", "convert", "eval", "upscale", "serve")
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """A command-line option that a model declares (`Model.options`); the CLI builds the flag from it.
+
+    A *condition* (the default) is a keyword argument of the model's translation (`direction`,
+    `target_domain`, ...): `--target-domain dog` calls `translate_images(..., target_domain="dog")`. A
+    *setting* (`setting=True`) is a field of the model's config: `--domains a,b` is `--set domains=a,b`.
+    `commands` lists where the flag appears. Several models may declare the same name: they share one flag.
+    Every condition is also reachable as `--cond name=value`, and every setting as `--set name=value`.
+
+    Declare options with literal arguments (strings, numbers, tuples): the CLI reads them from the model's
+    source without importing it, as `i2i models` reads `task` and `license`.
+    """
+
+    name: str
+    help: str
+    type: str = "str"
+    #: the flag's long name; default `--` + name with `_` as `-`
+    flag: str | None = None
+    #: a one-letter alias such as `-t`
+    short: str | None = None
+    #: repeatable; the value is a list
+    multiple: bool = False
+    setting: bool = False
+    commands: tuple[str, ...] = ("translate",)
+
+    def __post_init__(self) -> None:
+        if self.type not in OPTION_TYPES:
+            raise ValueError(f"option {self.name}: type must be one of {', '.join(OPTION_TYPES)}")
+        unknown = [c for c in self.commands if c not in OPTION_COMMANDS]
+        if unknown:
+            raise ValueError(f"option {self.name}: unknown command(s) {', '.join(unknown)}")
+        if not self.name.isidentifier():
+            raise ValueError(f"option name {self.name!r} is not an identifier")
+
+    @property
+    def long_flag(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+
+def parse_option_value(option: Option, text: str) -> Any:
+    """A flag's text as the option's type (a condition's value; settings are parsed by their config field)."""
+    from pathlib import Path
+
+    if option.type == "path":
+        return Path(text)
+    if option.type == "str":
+        return text
+    return _coerce(text, {"int": int, "float": float, "bool": bool}[option.type], option.name)

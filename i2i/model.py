@@ -11,7 +11,7 @@ import abc
 import inspect
 import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,6 +22,7 @@ from torch import nn
 
 from i2i import config as configs
 from i2i._version import __version__
+from i2i.config import Option
 from i2i.errors import I2IError, UsageError
 from i2i.io import checkpoint
 from i2i.runtime import autocast, resolve_device, resolve_precision, uses_channels_last
@@ -53,6 +54,14 @@ class Model(abc.ABC):
     tiny_config: ClassVar[dict[str, Any]] = {}
     #: when the loop steps `self.schedulers`: after each "epoch" (the CycleGAN/pix2pix reference) or "step"
     scheduler_interval: ClassVar[str] = "epoch"
+    #: losses (names returned by `training_step`) whose epoch mean drives a "plateau" learning-rate policy
+    plateau_losses: ClassVar[tuple[str, ...]] = ()
+    #: command-line options of this model: conditions of its translation and shortcuts for config settings
+    #: (see `i2i.config.Option`); write them with literal arguments, the CLI reads them without importing
+    options: ClassVar[tuple[Option, ...]] = ()
+    #: this model's catalogue of weights and datasets by name: a JSON file, relative to the folder of the
+    #: module that defines the class (see `i2i.hub.catalogue`); read without importing the model
+    catalogue: ClassVar[str | None] = None
 
     def __init__(
         self, config: Any = None, *, device: str | torch.device = "cpu", precision: str = "fp32"
@@ -78,6 +87,9 @@ class Model(abc.ABC):
         self.weights_name: str | None = None
         self.weights_sha256: str | None = None
         self.weights_license: str | None = None
+        #: set by `setup_training`: the optimisers and learning-rate schedulers, by name
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, Any] = {}
         self._inference_ready = False
 
     # ------------------------------------------------------------------------------ to implement
@@ -125,6 +137,34 @@ class Model(abc.ABC):
         state dict; `options` are settings found beside the file (the reference's `train_opt.txt`).
         """
         raise I2IError(f"model '{cls.name}' cannot import official checkpoints")
+
+    # ------------------------------------------------------------------- data, evaluation, demo
+
+    @classmethod
+    def dataset_layout(cls) -> Any:
+        """The `i2i.data.layouts.Layout` that `training_dataset` reads (None: the model does not train).
+        Default: the registered layout named `data_layout`; a plugin may return a layout of its own."""
+        if cls.data_layout is None:
+            return None
+        from i2i.data.layouts import get_layout
+
+        return get_layout(cls.data_layout)
+
+    def paired_evaluation_dataset(self, data: Path, phase: str) -> torch.utils.data.Dataset:
+        """A split of a paired dataset as this model is evaluated on it (`i2i eval paired`): items with
+        tensors "A" (input) and "B" (target) in `value_range`, prepared as the reference's test script
+        prepares them."""
+        raise I2IError(f"model '{self.name}' has no paired evaluation (it does not translate paired data)")
+
+    @classmethod
+    def demo(cls, out_dir: Path, device: str = "auto") -> Iterator[str]:
+        """The model's part of `i2i demo`: run bundled weights on bundled samples into `out_dir`, yielding
+        lines to print. Models without a demo yield nothing (`has_demo` is False)."""
+        return iter(())
+
+    @classmethod
+    def has_demo(cls) -> bool:
+        return cls.demo.__func__ is not Model.demo.__func__
 
     # ---------------------------------------------------------------------------------- training
 
@@ -285,6 +325,17 @@ class Model(abc.ABC):
             for i, out in zip(batch, outputs, strict=True):
                 results[i] = out
         return results
+
+    def variant_count(self, conditions: dict[str, Any]) -> int:
+        """How many outputs each input gets with these conditions (several styles, references, ...)."""
+        return 1
+
+    def translate_variants(
+        self, images: Sequence[Any], *, batch_size: int = 1, **conditions: Any
+    ) -> list[list[Any]]:
+        """`variant_count(conditions)` outputs per input (`ImageData` in, lists of `ImageData` out); the
+        default is `translate_images`, one output each."""
+        return [[out] for out in self.translate_images(images, batch_size=batch_size, **conditions)]
 
     def _prepare_inference(self) -> None:
         if self._inference_ready:

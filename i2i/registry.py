@@ -1,8 +1,9 @@
 """The model registry: entry points of the group `i2i.models`, read lazily.
 
-Listing models reads each plugin's class attributes (`task`, `license`, `description`) from its source
-without importing it, so `i2i models` stays fast and a broken plugin cannot crash it: it shows up as a
-row with the reason instead. A model's code is imported only when that model is asked for.
+Listing models reads each plugin's class attributes (`task`, `license`, `description`, its command-line
+`options` and the file name of its `catalogue`) from its source without importing it, so `i2i models` and
+building the command line stay fast and a broken plugin cannot crash them: it shows up as a row with the
+reason instead. A model's code is imported only when that model is asked for.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import importlib.machinery
 import importlib.util
 import sys
 from importlib.metadata import EntryPoint, entry_points
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from i2i.config import Option
 from i2i.errors import I2IError, unknown_name
 
 if TYPE_CHECKING:
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "i2i.models"
 _STATIC_FIELDS = ("task", "license", "description")
+_OPTION_FIELDS = {f.name for f in dataclasses.fields(Option)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +39,10 @@ class ModelEntry:
     license: str = ""
     description: str = ""
     error: str | None = None
+    #: the command-line options declared by the class (as far as they can be read without importing it)
+    options: tuple[Option, ...] = ()
+    #: the model's catalogue file (`catalogue` of the class, resolved beside its module), if it has one
+    catalogue: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -70,7 +78,7 @@ def _static_class_info(target: str) -> dict[str, str]:
         if isinstance(node, ast.ClassDef) and node.name == class_name and nested:
             return {}  # a nested class: resolve on use
         if isinstance(node, ast.ClassDef) and node.name == class_name:
-            info = {}
+            info: dict[str, Any] = {}
             for stmt in node.body:
                 targets = []
                 if isinstance(stmt, ast.Assign):
@@ -78,9 +86,15 @@ def _static_class_info(target: str) -> dict[str, str]:
                 elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value:
                     targets = [stmt.target.id]
                 for name in targets:
-                    if name in _STATIC_FIELDS:
-                        with contextlib.suppress(Exception):  # e.g. TypeError for {[1]: 2}
+                    with contextlib.suppress(Exception):  # e.g. TypeError for {[1]: 2}: not read statically
+                        if name in _STATIC_FIELDS:
                             info[name] = str(ast.literal_eval(stmt.value))
+                        elif name == "options":
+                            info["options"] = _static_options(stmt.value)
+                        elif name == "catalogue" and spec.origin:
+                            file = ast.literal_eval(stmt.value)
+                            if isinstance(file, str):
+                                info["catalogue"] = Path(spec.origin).parent / file
             return info
         if isinstance(node, (ast.Assign, ast.ImportFrom, ast.Import)):
             names = []
@@ -93,6 +107,26 @@ def _static_class_info(target: str) -> dict[str, str]:
     if any(_binds_unknown_names(node) for node in statements):  # `from x import *`, `__getattr__`
         return {}
     raise I2IError(f"module '{module_name}' defines no '{class_name}'")
+
+
+def _static_options(node: ast.expr) -> tuple[Option, ...]:
+    """`(Option(name=..., ...), ...)` written with literal arguments -> the options; a declaration that is
+    not literal is skipped (its model still takes the condition through `--cond` once imported)."""
+    if not isinstance(node, (ast.Tuple, ast.List)):
+        return ()
+    found = []
+    for item in node.elts:
+        func = item.func if isinstance(item, ast.Call) else None
+        name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+        if name != "Option":
+            continue
+        with contextlib.suppress(Exception):  # not literal, or not a valid option
+            args = [ast.literal_eval(a) for a in item.args]
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in item.keywords if k.arg in _OPTION_FIELDS}
+            if "commands" in kwargs:
+                kwargs["commands"] = tuple(kwargs["commands"])
+            found.append(Option(*args, **kwargs))
+    return tuple(found)
 
 
 def _module_level(body: list[ast.stmt]):
