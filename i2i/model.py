@@ -59,6 +59,10 @@ class Model(abc.ABC):
     #: command-line options of this model: conditions of its translation and shortcuts for config settings
     #: (see `i2i.config.Option`); write them with literal arguments, the CLI reads them without importing
     options: ClassVar[tuple[Option, ...]] = ()
+    #: commands for which this model is the default `--model` (e.g. ("upscale",)); read without importing
+    default_for: ClassVar[tuple[str, ...]] = ()
+    #: suffixes of weight formats that only this model reads (`read_foreign_file`), e.g. ncnn's .param/.bin
+    foreign_suffixes: ClassVar[tuple[str, ...]] = ()
     #: this model's catalogue of weights and datasets by name: a JSON file, relative to the folder of the
     #: module that defines the class (see `i2i.hub.catalogue`); read without importing the model
     catalogue: ClassVar[str | None] = None
@@ -165,6 +169,11 @@ class Model(abc.ABC):
     @classmethod
     def has_demo(cls) -> bool:
         return cls.demo.__func__ is not Model.demo.__func__
+
+    @classmethod
+    def read_foreign_file(cls, path: Path) -> tuple[dict[str, StateDict], dict[str, Any]]:
+        """State dicts by network role and config settings from a file of one of `foreign_suffixes`."""
+        raise I2IError(f"model '{cls.name}' reads no {path.suffix} files")
 
     # ---------------------------------------------------------------------------------- training
 

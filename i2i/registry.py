@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "i2i.models"
 _STATIC_FIELDS = ("task", "license", "description")
+_STATIC_TUPLES = ("default_for", "foreign_suffixes")
 _OPTION_FIELDS = {f.name for f in dataclasses.fields(Option)}
 
 
@@ -41,6 +42,9 @@ class ModelEntry:
     error: str | None = None
     #: the command-line options declared by the class (as far as they can be read without importing it)
     options: tuple[Option, ...] = ()
+    #: commands for which the model is the default `--model`, and the weight-file suffixes only it reads
+    default_for: tuple[str, ...] = ()
+    foreign_suffixes: tuple[str, ...] = ()
     #: the model's catalogue file (`catalogue` of the class, resolved beside its module), if it has one
     catalogue: Path | None = None
 
@@ -89,6 +93,8 @@ def _static_class_info(target: str) -> dict[str, str]:
                     with contextlib.suppress(Exception):  # e.g. TypeError for {[1]: 2}: not read statically
                         if name in _STATIC_FIELDS:
                             info[name] = str(ast.literal_eval(stmt.value))
+                        elif name in _STATIC_TUPLES:
+                            info[name] = tuple(str(v) for v in ast.literal_eval(stmt.value))
                         elif name == "options":
                             info["options"] = _static_options(stmt.value)
                         elif name == "catalogue" and spec.origin:
