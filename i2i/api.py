@@ -1,11 +1,11 @@
-"""The Python API: `load()` a model from a name, an i2i checkpoint, an official checkpoint or a catalogue
-name, and `list_models()`. The CLI is a thin layer over these."""
+"""The Python API: `load()` a model from a name, an i2i checkpoint, an official checkpoint, a file only one
+model reads (its `foreign_suffixes`, e.g. ncnn) or a catalogue name; `list_models()`, `interpolate()` and
+`local_weights()`. The CLI is a thin layer over these. Reading files is `i2i.io`, names are `i2i.hub`."""
 
 from __future__ import annotations
 
 import contextlib
 import math
-import re
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +14,13 @@ import torch
 from i2i import config as configs
 from i2i import registry
 from i2i.errors import I2IError, UsageError
-from i2i.hub import catalogue
-from i2i.io import checkpoint
+from i2i.hub import catalogue, resolve
+from i2i.io import checkpoint, official
+from i2i.io.files import sha256_file
 from i2i.model import Model, StateDict, interpolate_networks
 
 # `--model` of the reference's train_opt.txt -> i2i model names
 _REFERENCE_MODELS = {"pix2pix": "pix2pix", "cycle_gan": "cyclegan"}
-_ROLE = re.compile(r"(?:^|_)net_(?P<role>[A-Za-z0-9_]+)$")
-# StarGAN's `200000-G.ckpt` / `200000-D.ckpt`
-_ITER_FILE = re.compile(r"^(?P<iter>\d+)-(?P<role>[A-Za-z0-9_]+)$")
 
 
 def list_models() -> list[dict[str, Any]]:
@@ -58,8 +56,8 @@ def load(
     **config_overrides: Any,
 ) -> Model:
     """A ready model. `weights` may be an i2i checkpoint (then `model` may be omitted), an official
-    checkpoint of the reference implementation (file or run folder), an ncnn model (its `.param` or
-    `.bin`, the other beside it; see `i2i.ncnn`), or a catalogue name; without
+    checkpoint of the reference implementation (file or run folder), a file only one model reads (e.g. an
+    ncnn model: its `.param` or `.bin`, the other beside it), or a catalogue name; without
     weights a freshly initialised model is returned. `config_overrides` set config fields (strings are
     parsed by each field's type)."""
     if weights is None:
@@ -70,26 +68,66 @@ def load(
         instance.init_weights()
         return instance
 
-    path, entry = catalogue.resolve_weights(weights)
+    path, entry = local_weights(weights)
     if path.is_dir() and (path / "model.safetensors").is_file():  # an i2i run folder: its final model
         path = path / "model.safetensors"
     if path.is_dir():
-        return _load_official(model, _read_run_folder(path), path, entry, device, precision, config_overrides)
-    if path.suffix == ".param" or (path.suffix == ".bin" and path.with_suffix(".param").is_file()):
-        from i2i.models.esrgan import ncnn
-
-        # the settings only the graph shows (e.g. act_type relu/leakyrelu) under the caller's overrides
-        states, settings = ncnn.load_pair(path)
-        fields = configs.field_types(registry.model_class(model or "esrgan").Config)
+        found = official.read_run_folder(path)
+        return _load_official(model, found, path, entry, device, precision, config_overrides)
+    if reader := _foreign_reader(path, model):
+        states, settings = reader.read_foreign_file(path)
+        # the settings only the file shows (e.g. act_type relu/leakyrelu) under the caller's overrides
+        fields = configs.field_types(reader.Config)
         overrides = {k: v for k, v in settings.items() if k in fields} | config_overrides
-        return _load_official(model, (states, {}), path, entry, device, precision, overrides)
-    content = checkpoint.read_any(path)
+        return _load_official(model or reader.name, (states, {}), path, entry, device, precision, overrides)
+    content = official.read_any(path)
     if isinstance(content, checkpoint.Checkpoint) and content.is_i2i:
         return _load_i2i(model, content, entry, device, precision, config_overrides)
-    states = _as_roles(content, path)
+    states = official.as_roles(content, path)
     return _load_official(
-        model, (states, _options_beside(path)), path, entry, device, precision, config_overrides
+        model, (states, official.options_beside(path)), path, entry, device, precision, config_overrides
     )
+
+
+def local_weights(weights: str | Path) -> tuple[Path, dict[str, Any] | None]:
+    """A path as is, or a catalogue name turned into a local file, with its entry: downloaded on first use
+    (`i2i.hub.resolve.resolve_weights`), and for an `ncnn` entry converted on first use into an i2i
+    checkpoint in the cache (again when the package's files change)."""
+    path, entry = resolve.resolve_weights(weights)
+    if entry is not None and "ncnn" in entry and path.suffix == ".param":
+        path = _convert_ncnn(entry["name"], entry)
+    return path, entry
+
+
+def converted_ncnn(name: str, entry: dict[str, Any]) -> Path:
+    """The i2i checkpoint of the catalogue's `ncnn` entry `name`: converted from the package's files on first
+    use (atomically), reused while the sha256 of both files matches the record beside it."""
+    return resolve.cached_ncnn(name, entry) or _convert_ncnn(name, entry)
+
+
+def _convert_ncnn(name: str, entry: dict[str, Any]) -> Path:
+    param, _ = resolve.ncnn_files(entry)
+    model = load(entry["model"], param, device="cpu", precision="fp32")
+    model.source = entry.get("source")
+    model.weights_license = entry.get("license")
+    return resolve.store_ncnn_conversion(name, entry, lambda dest: model.save(dest, networks=["G"]))
+
+
+def _foreign_reader(path: Path, model: str | None) -> type[Model] | None:
+    """The model class that reads `path` as one of its `foreign_suffixes` (the one named `model` first).
+
+    A suffix also used by PyTorch files (`.bin`) counts only when the model's other foreign files lie
+    beside it (ncnn's `.param` next to its `.bin`)."""
+    known = registry.model_names()
+    for name in sorted(known, key=lambda name: name != model):
+        suffixes = registry.entry(name).foreign_suffixes
+        if path.suffix not in suffixes:
+            continue
+        ambiguous = path.suffix in (".safetensors", *official.OFFICIAL_SUFFIXES)
+        if ambiguous and not any(path.with_suffix(s).is_file() for s in suffixes if s != path.suffix):
+            continue
+        return registry.model_class(name)
+    return None
 
 
 def _load_i2i(model, ckpt, entry, device, precision, overrides) -> Model:
@@ -149,7 +187,7 @@ def _naming(path: Path):
 def _identify(instance: Model, path: Path, entry: dict | None) -> None:
     instance.weights_name = (entry or {}).get("name") or path.name
     if path.is_file():
-        instance.weights_sha256 = checkpoint.sha256_file(path)
+        instance.weights_sha256 = sha256_file(path)
 
 
 def _detect_model(states: dict[str, StateDict], path: Path) -> type[Model]:
@@ -164,65 +202,6 @@ def _detect_model(states: dict[str, StateDict], path: Path) -> type[Model]:
     if not scores or scores[0][0] <= 0:
         raise I2IError(f"{path}: its keys match no known model; give --model to say which model it is")
     return scores[0][2]
-
-
-def _role(path: Path) -> str:
-    match = _ROLE.search(path.stem) or _ITER_FILE.match(path.stem)
-    return match["role"] if match else ""
-
-
-def _as_roles(content: Any, path: Path) -> dict[str, StateDict]:
-    if isinstance(content, checkpoint.Checkpoint):
-        content = checkpoint.unwrap(content.tensors)  # a raw state dict saved as safetensors
-    if checkpoint.is_state_dict(content):
-        return {_role(path): content}
-    if isinstance(content, dict) and content and all(checkpoint.is_state_dict(v) for v in content.values()):
-        return content
-    raise I2IError(
-        f"{path}: holds optimiser state (state, param_groups), not network weights; use the weights file "
-        "saved beside it (e.g. 100000_nets_ema.ckpt rather than 100000_optims.ckpt)"
-    )
-    raise I2IError(
-        f"{path}: holds no state dict of tensors (found {type(content).__name__}); not a model checkpoint"
-    )
-
-
-def _read_run_folder(folder: Path) -> tuple[dict[str, StateDict], dict[str, str]]:
-    """A reference run folder (`checkpoints/<name>/`): the `latest_net_*.pth` files (else the newest epoch)."""
-    files = sorted(folder.glob("latest_net_*.pth"))
-    if not files:
-        by_epoch: dict[int, list[Path]] = {}
-        for f in folder.glob("*_net_*.pth"):
-            head = f.name.split("_net_")[0]
-            if head.isdigit():
-                by_epoch.setdefault(int(head), []).append(f)
-        for f in folder.glob("*-*.ckpt"):
-            if match := _ITER_FILE.match(f.stem):
-                by_epoch.setdefault(int(match["iter"]), []).append(f)
-        files = sorted(by_epoch[max(by_epoch)]) if by_epoch else []
-    if not files:
-        raise I2IError(
-            f"{folder}: no checkpoint found in this folder (looked for an i2i run's model.safetensors and the "
-            "references' latest_net_G.pth, <epoch>_net_G.pth, <iter>-G.ckpt); give the file itself, e.g. "
-            "--weights FOLDER/100000_nets_ema.ckpt"
-        )
-    states = {}
-    for f in files:
-        states.update(_as_roles(checkpoint.unwrap(checkpoint.load_official(f)), f))
-    return states, _options_beside(files[0])
-
-
-def _options_beside(path: Path) -> dict[str, str]:
-    """Settings from the reference's `train_opt.txt` next to a checkpoint, when there is one."""
-    opt_file = path.parent / "train_opt.txt"
-    if not opt_file.is_file():
-        return {}
-    options = {}
-    for line in opt_file.read_text(errors="replace").splitlines():
-        key, sep, rest = line.partition(":")
-        if sep and key.strip() and not key.strip().startswith("-"):
-            options[key.strip()] = rest.split("[default:")[0].strip()
-    return options
 
 
 def interpolate(

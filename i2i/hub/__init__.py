@@ -5,4 +5,4 @@ release, with a DeprecationWarning."""
 
 from i2i._deprecated import forward
 
-__getattr__ = forward("i2i.hub", ("i2i.hub.download",))
+__getattr__ = forward("i2i.hub", ("i2i.hub.download", "i2i.hub.archives"))

@@ -1,1 +1,1 @@
-"""Numerical operations shared by models and jobs: resizing, metrics, padding."""
+"""Numerical operations shared by models and jobs: resizing, metrics (the one PSNR/SSIM), tiled inference."""

@@ -1,11 +1,10 @@
-"""The catalogue of datasets and weights (`weights/catalogue.json`, `i2i.catalogue`) and the `i2i data` /
+"""The catalogue of datasets and weights (each model's `catalogue.json`, `i2i.hub`) and the `i2i data` /
 `i2i weights` commands; downloads come from a loopback server on 127.0.0.1 (see test_hub.py)."""
 
 from __future__ import annotations
 
 import json
 import re
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -14,9 +13,9 @@ from typer.testing import CliRunner
 import i2i
 from i2i import registry
 from i2i.cli import app
-from i2i.data import layouts, synth
+from i2i.data import layouts, unaligned
 from i2i.errors import I2IError
-from i2i.hub import catalogue
+from i2i.hub import catalogue, resolve
 from i2i.hub import download as hub
 from tests.hub.test_hub import H2Z, SIDES, Loopback, make_zip, unaligned_tree
 
@@ -55,13 +54,8 @@ def mirror(monkeypatch):
 
 
 def _raw() -> dict:
-    def no_duplicates(pairs):
-        keys = [k for k, _ in pairs]
-        assert len(keys) == len(set(keys)), f"duplicate names: {keys}"
-        return dict(pairs)
-
-    text = resources.files("i2i.weights").joinpath("catalogue.json").read_text(encoding="utf-8")
-    return json.loads(text, object_pairs_hook=no_duplicates)
+    """Every model's catalogue file, merged; the catalogue refuses a name defined twice."""
+    return catalogue._catalogue()
 
 
 # ------------------------------------------------------------------------------------------- the data
@@ -101,7 +95,7 @@ def test_datasets_follow_the_naming_scheme_and_upstream_urls():
 
 def test_weights_entries_follow_the_model_zoos():
     weights = _raw()["weights"]
-    assert weights["pix2pix-synth-shapes"]["file"] == "pix2pix_synth_shapes.safetensors"
+    assert Path(weights["pix2pix-synth-shapes"]["file"]).name == "pix2pix_synth_shapes.safetensors"
     zoo = {n for n, e in weights.items() if "url" in e and e["model"] in ("cyclegan", "pix2pix")}
     assert zoo == {f"cyclegan-{n}" for n in CYCLEGAN_ZOO} | {f"pix2pix-{n}" for n in PIX2PIX_ZOO}
     for upstream in CYCLEGAN_ZOO:
@@ -145,23 +139,23 @@ def test_non_commercial_weights_are_marked_in_listings(monkeypatch):
 def test_resolve_dataset(tmp_path, monkeypatch):
     folder = tmp_path / "mine"
     folder.mkdir()
-    assert catalogue.resolve_dataset(folder) == folder
-    assert catalogue.resolve_dataset(str(folder)) == folder
+    assert resolve.resolve_dataset(folder) == folder
+    assert resolve.resolve_dataset(str(folder)) == folder
     monkeypatch.setenv("I2I_OFFLINE", "1")
     with pytest.raises(I2IError, match="did you mean 'horse2zebra'"):
-        catalogue.resolve_dataset("horse2zebr")
+        resolve.resolve_dataset("horse2zebr")
     with pytest.raises(I2IError, match=r"nope/horse2zebra does not exist.*did you mean 'horse2zebra'"):
-        catalogue.resolve_dataset(tmp_path / "nope" / "horse2zebra")
+        resolve.resolve_dataset(tmp_path / "nope" / "horse2zebra")
     (tmp_path / "file.png").write_bytes(b"")
     with pytest.raises(I2IError, match="is a file"):
-        catalogue.resolve_dataset(tmp_path / "file.png")
+        resolve.resolve_dataset(tmp_path / "file.png")
     with pytest.raises(I2IError, match="I2I_OFFLINE"):
-        catalogue.resolve_dataset("horse2zebra")
+        resolve.resolve_dataset("horse2zebra")
 
 
 def test_resolve_dataset_pulls_a_name(mirror):
     mirror.files[H2Z] = make_zip(unaligned_tree())
-    root = catalogue.resolve_dataset("horse2zebra")
+    root = resolve.resolve_dataset("horse2zebra")
     assert root == hub.dataset_dir("horse2zebra") and (root / "trainA").is_dir()
 
 
@@ -237,7 +231,7 @@ def test_data_check(tmp_path):
 
 
 @pytest.mark.skipif(
-    not hasattr(synth, "make_unpaired"), reason="i2i.data.synth.make_unpaired not written yet"
+    not hasattr(unaligned, "make_unpaired"), reason="i2i.data.unaligned.make_unpaired not written yet"
 )
 def test_data_synth_unpaired(tmp_path):
     ok("data", "synth", tmp_path / "d2n", "--task", "unpaired", "--count", "5", "--size", "16")
@@ -255,7 +249,7 @@ def test_translate_with_zoo_weights_by_name(mirror, tmp_path):
     import torch
     from PIL import Image
 
-    from i2i.models._shared.blocks import ResnetGenerator
+    from i2i.models._shared.cyclegan_pix2pix.networks import ResnetGenerator
 
     buffer = io.BytesIO()
     torch.save(ResnetGenerator(3, 3, 4, "instance", False, 6).state_dict(), buffer)

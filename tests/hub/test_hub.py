@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 
 from i2i.errors import I2IError, UsageError
-from i2i.hub import catalogue
 from i2i.hub import download as hub
+from i2i.hub import resolve
 
 H2Z = "/cyclegan/datasets/horse2zebra.zip"
 H2Z_URL = "https://efrosgans.eecs.berkeley.edu" + H2Z
@@ -215,7 +215,7 @@ def test_mirror_download_extract_and_cache(server, monkeypatch, cwd):
     server.stop()
     monkeypatch.setenv("I2I_OFFLINE", "1")
     assert hub.pull_dataset("horse2zebra") == root
-    assert catalogue.resolve_dataset("horse2zebra") == root
+    assert resolve.resolve_dataset("horse2zebra") == root
     assert not any(cwd.iterdir())
 
 
@@ -228,7 +228,7 @@ def test_tar_gz_dataset(mirror):
 
 def test_weights_are_pulled_once(mirror, monkeypatch):
     mirror.files["/cyclegan/pretrained_models/horse2zebra.pth"] = b"not really a state dict"
-    path, entry = catalogue.resolve_weights("cyclegan-horse2zebra")
+    path, entry = resolve.resolve_weights("cyclegan-horse2zebra")
     assert path == hub.home() / "weights" / "cyclegan-horse2zebra.pth"
     assert path.read_bytes() == b"not really a state dict"
     assert entry["name"] == "cyclegan-horse2zebra" and "BSD-3-Clause" in entry["license"]

@@ -1,4 +1,4 @@
-"""Tests for i2i.imageio: every image is made in tmp_path."""
+"""Tests for i2i.io.imageio: every image is made in tmp_path."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageFile, ImageOps
 
 from i2i.errors import I2IError, UsageError
-from i2i.io import imageio
+from i2i.io import image_write, imageio
 from i2i.io.imageio import (
     DEFAULT_MAX_PIXELS,
     FORMATS,
@@ -553,9 +553,9 @@ def test_failed_16bit_encode_leaves_nothing(tmp_path, monkeypatch, name, patched
         raise RuntimeError("encoder crashed")
 
     if patched == "tifffile.imwrite":
-        monkeypatch.setattr(imageio.tifffile, "imwrite", explode)
+        monkeypatch.setattr(tifffile, "imwrite", explode)
     else:
-        monkeypatch.setattr(imageio, patched, explode)
+        monkeypatch.setattr(image_write, patched, explode)
     with pytest.raises(RuntimeError):
         write_image(tmp_path / name, read_image(rgb16()))
     assert not any(p.is_file() for p in tmp_path.rglob("*"))
