@@ -1,4 +1,5 @@
-"""Labelled face data for StarGAN: CelebA attributes and one folder per domain (RaFD style).
+"""The attributes layout (StarGAN): labelled face data, CelebA attributes or one folder per domain (RaFD
+style); its checks, the synthetic task and the datasets.
 
 CelebA (the reference's `data/celeba`):
 
@@ -15,7 +16,8 @@ Domain folders (the reference's RaFD layout, `ImageFolder` semantics): `ROOT/<do
 
 Both pipelines apply the reference transform: horizontal flip (training) -> CenterCrop(crop_size) ->
 Resize(image_size, bilinear) -> [-1, 1]. The flip of sample `i` depends only on (seed, epoch, i).
-`check_attributes` lists every problem of such a dataset at once, for `i2i data check`.
+`check_attributes` lists every problem of such a dataset at once, for `i2i data check`. `make_attributes`
+writes a small synthetic CelebA-format dataset whose attributes are visible.
 """
 
 from __future__ import annotations
@@ -26,15 +28,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
-from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 
-from i2i.data.layouts import is_image, scan
-from i2i.data.paired import open_rgb
+from i2i.data import synth
+from i2i.data.base import SeededDataset
+from i2i.data.files import (
+    CHECK_LIMIT,
+    LayoutReport,
+    checked,
+    counted,
+    is_image,
+    names,
+    open_rgb,
+    scan,
+    subfolders,
+)
 from i2i.errors import I2IError, UsageError, did_you_mean, unknown_name
+from i2i.io.files import atomic_path
 
 ATTRIBUTE_FILE = "list_attr_celeba.txt"
 IMAGE_FOLDER = "images"
@@ -45,7 +59,10 @@ HAIR_COLOURS = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair")
 SPLIT_SEED = 1234
 REFERENCE_TEST_SIZE = 1999
 DATASETS = ("celeba", "rafd")
-_SHOWN = 5
+#: the attributes of `make_attributes`
+ATTRIBUTES = ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Male", "Young")
+_HAIR_BACKGROUNDS = np.array([[20, 20, 20], [235, 210, 90], [120, 70, 30], [160, 160, 160]], np.float32)
+_NO_HAIR = np.array([230, 230, 240], np.float32)
 
 
 # ------------------------------------------------------------------------------------------- CelebA
@@ -109,7 +126,7 @@ def parse_labels(line: str, columns: Sequence[int], path: Path) -> tuple[str, li
     return fields[0], [1.0 if values[c] == "1" else 0.0 for c in columns]
 
 
-class CelebADataset(Dataset):
+class CelebADataset(SeededDataset):
     """CelebA images and their `selected_attrs` as `{"image", "label", "path"}` samples.
 
     `image` is (3, image_size, image_size) in [-1, 1], `label` a float tensor of 1.0/0.0 per selected
@@ -156,12 +173,7 @@ class CelebADataset(Dataset):
         self.selected_attrs = tuple(selected_attrs)
         self.crop_size, self.image_size = crop_size, image_size
         self.flip = split == "train" if flip is None else flip
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the flips of `epoch` (call it before each epoch, as with samplers)."""
-        self.epoch = epoch
+        super().__init__(seed)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -169,7 +181,7 @@ class CelebADataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         name, labels = self.items[index]
         path = self.images / name
-        flip = self.flip and _flip(self.seed, self.epoch, index)
+        flip = self.flip and self.rng(index).random() < 0.5
         image = face_transform(
             open_rgb(path), crop_size=self.crop_size, image_size=self.image_size, flip=flip
         )
@@ -251,7 +263,7 @@ def domain_root(root: Path) -> Path:
     return train if train.is_dir() and _subfolders(train) else root
 
 
-class DomainFolderDataset(Dataset):
+class DomainFolderDataset(SeededDataset):
     """One folder per domain as `{"image", "label", "path"}` samples; `label` is the domain index (int64).
 
     `domains` selects and orders the folders (default: all, sorted); `self.domains` holds the names used.
@@ -271,19 +283,14 @@ class DomainFolderDataset(Dataset):
         self.domains = tuple(found.domains)
         self.items = [(path, label) for label, paths in enumerate(found.files) for path in paths]
         self.crop_size, self.image_size, self.flip = crop_size, image_size, flip
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the flips of `epoch` (call it before each epoch, as with samplers)."""
-        self.epoch = epoch
+        super().__init__(seed)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | str]:
         path, label = self.items[index]
-        flip = self.flip and _flip(self.seed, self.epoch, index)
+        flip = self.flip and self.rng(index).random() < 0.5
         image = face_transform(
             open_rgb(path), crop_size=self.crop_size, image_size=self.image_size, flip=flip
         )
@@ -303,11 +310,6 @@ def face_transform(image: Image.Image, *, crop_size: int, image_size: int, flip:
     image = TF.center_crop(image, [crop_size])
     image = TF.resize(image, [image_size], interpolation=InterpolationMode.BILINEAR, antialias=True)
     return TF.normalize(TF.to_tensor(image), [0.5] * 3, [0.5] * 3)
-
-
-def _flip(seed: int, epoch: int, index: int) -> bool:
-    # A str seed hashes the same in every process (no PYTHONHASHSEED dependence).
-    return random.Random(f"{seed}:{epoch}:{index}").random() < 0.5
 
 
 # --------------------------------------------------------------------------------------------- checks
@@ -427,11 +429,56 @@ def _existing_dir(root: Path) -> Path:
 
 
 def _subfolders(root: Path) -> list[str]:
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return [p.name for p in subfolders(root)]
 
 
 def _missing_message(folder: Path, missing: list[str], listed: int) -> str:
-    shown = ", ".join(missing[:_SHOWN]) + (
-        f" (and {len(missing) - _SHOWN} more)" if len(missing) > _SHOWN else ""
-    )
-    return f"{len(missing)} of the {listed} listed images are missing from {folder}: {shown}"
+    return f"{len(missing)} of the {listed} listed images are missing from {folder}: {names(missing)}"
+
+
+# ------------------------------------------------------------------------------- layout and synthesis
+
+
+def check(root: str | Path, *, max_checked: int = CHECK_LIMIT) -> LayoutReport:
+    """The report of `check_attributes` on `root` (CelebA or domain folders), with a one-line summary;
+    `max_checked` is accepted for the common signature (the images are not decoded)."""
+    return checked("attributes", root, max_checked, _inspect)
+
+
+def _inspect(root: Path, report: LayoutReport, max_checked: int) -> tuple[str, list[str]]:
+    report.problems += check_attributes(root)
+    return "StarGAN attribute dataset", [counted(len(scan(root)[0]), "image")]
+
+
+def make_attributes(out_dir: Path, *, count: int = 20, size: int = 32, seed: int = 0) -> Path:
+    """A CelebA-format dataset: `out_dir/images/000001.png ...` and `out_dir/list_attr_celeba.txt` (count
+    line, header line, `name  1 -1 ...` rows) over `ATTRIBUTES`.
+
+    The attributes are visible: the hair colour (at most one) is the background colour, Male draws a
+    square instead of a disc, Young a bright instead of a dark shape; image i depends only on (seed, i)."""
+    out_dir = Path(out_dir)
+    yy, xx = synth.grid(size)
+    lines = [str(count), " ".join(ATTRIBUTES)]
+    for index in range(1, count + 1):
+        rng = np.random.default_rng((seed, index))
+        hair = int(rng.integers(len(_HAIR_BACKGROUNDS) + 1))  # the last value: no hair-colour attribute
+        male, young = bool(rng.integers(2)), bool(rng.integers(2))
+        image = np.broadcast_to(_HAIR_BACKGROUNDS[hair] if hair < 4 else _NO_HAIR, (size, size, 3)).copy()
+        centre, radius = rng.uniform(0.35, 0.65, 2) * size, rng.uniform(0.18, 0.3) * size
+        dx, dy = xx - centre[0], yy - centre[1]
+        mask = (np.maximum(abs(dx), abs(dy)) <= radius) if male else (dx**2 + dy**2 <= radius**2)
+        image[mask] = (240, 150, 120) if young else (110, 60, 50)
+        image += rng.normal(0, 3, image.shape)
+        name = f"{index:06d}.png"
+        synth.write_png(out_dir / IMAGE_FOLDER / name, synth.to_uint8(image))
+        values = [hair == i for i in range(4)] + [male, young]
+        lines.append(name + " " + " ".join(" 1" if v else "-1" for v in values))
+    with atomic_path(out_dir / ATTRIBUTE_FILE) as tmp:
+        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out_dir
+
+
+def synthesize(out_dir: Path, *, count: int, size: int, seed: int) -> tuple[Path, str]:
+    """The `attributes` synthetic task; the root and what was written."""
+    root = make_attributes(out_dir, count=count, size=size, seed=seed)
+    return root, f"{count} {size}x{size} images with attributes"

@@ -7,19 +7,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
+from i2i.data.base import SeededDataset
 from i2i.data.degradations import KernelSettings, random_kernels
-from i2i.data.layouts import scan
+from i2i.data.images import find_image_folder
 from i2i.errors import I2IError, unknown_name
 from i2i.io.imageio import read_image
-from i2i.ops.sr import imresize
+from i2i.ops.resize import imresize
 
 DEGRADATIONS = ("bicubic", "realesrgan")
-EXPECTED_LAYOUT = "a folder of high-resolution images, e.g. DIV2K_train_HR/0001.png"
 
 
-class SRDataset(Dataset):
+class SRDataset(SeededDataset):
     """High-resolution images (a folder, searched recursively) as super-resolution training samples.
 
     Each sample is a random `gt_size` crop of one image (reflection-padded at the bottom and right when the
@@ -59,24 +58,12 @@ class SRDataset(Dataset):
         for name, size in (("gt_size", gt_size), ("crop_pad_size", crop)):
             if size < scale or size % scale:
                 raise I2IError(f"{name} ({size}) must be a positive multiple of the scale ({scale})")
-        root = Path(root)
-        if not root.is_dir():
-            raise I2IError(f"{root}: no such folder; expected {EXPECTED_LAYOUT}")
-        images, others = scan(root)
-        if not images:
-            found = f"only {len(others)} non-image files" if others else "nothing"
-            raise I2IError(f"{root}: no images found ({found}); expected {EXPECTED_LAYOUT}")
-        self.files = images[:max_dataset_size]
+        super().__init__(seed)
+        self.files = find_image_folder(root)[:max_dataset_size]
         self.scale, self.gt_size, self.crop_size = scale, gt_size, crop
         self.use_hflip, self.use_rot = use_hflip, use_rot
         self.degradation = degradation
         self.kernel_settings = kernel_settings or KernelSettings()
-        self.seed = seed
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the random crops, flips and kernels of `epoch` (call it before each epoch)."""
-        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.files)
@@ -86,8 +73,7 @@ class SRDataset(Dataset):
         pixels = read_image(path).pixels
         if pixels.shape[2] == 1:
             pixels = np.repeat(pixels, 3, axis=2)
-        # A str seed hashes the same in every process (no PYTHONHASHSEED dependence).
-        rng = random.Random(f"{self.seed}:{self.epoch}:{index}")
+        rng = self.rng(index)
         gt = _augment(_random_crop(pixels, self.crop_size, rng), rng, self.use_hflip, self.use_rot)
         sample: dict[str, torch.Tensor | str] = {"gt": _to_tensor(gt), "path": str(path)}
         if self.degradation == "bicubic":

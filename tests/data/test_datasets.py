@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,8 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from i2i.data.layouts import find_paired, find_unaligned
-from i2i.data.paired import PairedDataset
-from i2i.data.synth import make_paired, render_pair
+from i2i.data.paired import PairedDataset, find_paired, make_paired, render_pair
+from i2i.data.unaligned import find_unaligned
 from i2i.errors import I2IError
 
 SMALL = {"load_size": 36, "crop_size": 32}
@@ -50,10 +48,8 @@ def test_render_pair_is_deterministic_and_well_formed() -> None:
     assert len(np.unique(b1.reshape(-1, 3), axis=0)) > 100  # shaded, textured rendering
 
 
-def test_make_paired_default_split_is_fast_and_reproducible(tmp_path: Path) -> None:
-    start = time.perf_counter()
+def test_make_paired_default_split_is_reproducible(tmp_path: Path) -> None:
     first = make_paired(tmp_path / "one")
-    assert time.perf_counter() - start < 2.0
     counts = {s: len(list((first / s).glob("*.png"))) for s in ("train", "val", "test")}
     assert counts == {"train": 160, "val": 20, "test": 20}
     second = make_paired(tmp_path / "two", split_counts={"train": 3})

@@ -11,9 +11,15 @@ import pytest
 import torch
 from PIL import Image
 
-from i2i.data.domains import DomainDataset, random_resized_crop_box
-from i2i.data.layouts import check_layout, find_domains
-from i2i.data.synth import DOMAINS, make_domains, make_for_layout, render_domain_scene
+from i2i.data.domains import (
+    DOMAINS,
+    DomainDataset,
+    find_domains,
+    make_domains,
+    random_resized_crop_box,
+    render_domain_scene,
+)
+from i2i.data.layouts import check_layout, make_for_layout
 from i2i.errors import I2IError, UsageError
 
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from i2i.data.layouts import LayoutReport, check_layout, find_paired, find_unaligned
-from i2i.data.synth import make_paired
+from i2i.data.layouts import LayoutReport, check_layout
+from i2i.data.paired import find_paired, make_paired
+from i2i.data.unaligned import find_unaligned
 from i2i.errors import I2IError, UsageError
 
 

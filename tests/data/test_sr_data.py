@@ -15,7 +15,7 @@ from i2i.data.sr import SRDataset
 from i2i.errors import I2IError
 from i2i.io.imageio import ImageData
 from i2i.jobs.evaluate import evaluate_sr
-from i2i.ops import sr
+from i2i.ops.resize import imresize
 
 
 def _smooth(h: int, w: int) -> np.ndarray:
@@ -69,7 +69,7 @@ def test_bicubic_samples_have_consistent_shapes_and_scale(hr_dir):
         assert sample["gt"].dtype == sample["lq"].dtype == torch.float32
         assert sample["lq"].min() >= 0 and sample["lq"].max() <= 1
         # lq is the MATLAB-bicubic downscale of gt, rounded to 8-bit levels.
-        expected = sr.imresize(sample["gt"].permute(1, 2, 0).numpy(), 0.25).clip(0, 1)
+        expected = imresize(sample["gt"].permute(1, 2, 0).numpy(), 0.25).clip(0, 1)
         np.testing.assert_allclose(sample["lq"].permute(1, 2, 0).numpy(), expected, atol=0.5 / 255 + 1e-6)
         np.testing.assert_allclose(sample["lq"] * 255, (sample["lq"] * 255).round(), atol=1e-4)
     assert data[1]["path"].endswith("0002.png")
@@ -271,7 +271,7 @@ def test_pipeline_is_deterministic_for_a_seed():
 
 def test_pipeline_degrades_more_than_bicubic():
     gt = _smooth_batch(4, 64)
-    bicubic = sr.imresize(gt, 0.25)
+    bicubic = imresize(gt, 0.25)
     errors = [
         float((_degrade(deg.RealESRGANDegradation(), gt, seed)[0] - bicubic).abs().mean())
         for seed in range(4)
@@ -328,7 +328,7 @@ class _StubSR:
         outputs = []
         for image in images:
             if self.mode == "bicubic":
-                pixels = sr.imresize(image.pixels, self.scale)
+                pixels = imresize(image.pixels, self.scale)
             else:
                 pixels = image.pixels.repeat(self.scale, axis=0).repeat(self.scale, axis=1)
             outputs.append(ImageData(np.clip(pixels, 0, 1).astype(np.float32), None, 8))

@@ -11,8 +11,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from i2i.data.layouts import check_layout
-from i2i.data.synth import make_unpaired, render_unpaired_scene
-from i2i.data.unaligned import UnalignedDataset
+from i2i.data.unaligned import UnalignedDataset, make_unpaired, render_unpaired_scene
 from i2i.errors import I2IError, UsageError
 
 SMALL = {"load_size": 36, "crop_size": 32}

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import i2i
 from i2i.cli import app
-from i2i.data.synth import make_paired
+from i2i.data.paired import make_paired
 
 TINY = [
     "--set", "netG=resnet_6blocks", "--set", "ngf=4", "--set", "ndf=4",
