@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from i2i.cli import app
-from i2i.hub.catalogue import bundled_path, weights_entries
+from i2i.hub.catalogue import weights_entries
 from i2i.io import imageio
-from i2i.io.checkpoint import sha256_file
+from i2i.io.files import sha256_file
 
 
 def test_bundled_weights_match_the_catalogue():
     for name, entry in weights_entries().items():
         if "file" in entry:
-            assert sha256_file(bundled_path(entry["file"])) == entry["sha256"], name
-            assert (bundled_path(entry["file"]).with_suffix(".md")).exists(), f"{name} has no model card"
+            assert sha256_file(Path(entry["file"])) == entry["sha256"], name
+            assert Path(entry["file"]).with_suffix(".md").exists(), f"{name} has no model card"
 
 
 def test_demo_runs_offline_and_translates_well(tmp_path):

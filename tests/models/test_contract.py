@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import i2i
 from i2i import registry
 from i2i.cli import app
-from i2i.data.synth import make_for_layout
+from i2i.data.layouts import make_for_layout
 
 MODELS = registry.model_names()
 

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 import i2i
-from i2i.models._shared import blocks as _blocks
+from i2i.models._shared.cyclegan_pix2pix import networks as _blocks
 from i2i.models.cyclegan.model import CycleGAN, CycleGANConfig
 from i2i.train.loop import StepContext
 from tests.conftest import FIXTURES, manifest
@@ -180,7 +180,7 @@ TINY = ["--set", "netG=resnet_6blocks", "--set", "ngf=4", "--set", "ndf=4", "--s
 
 @pytest.fixture(scope="module")
 def day2night(tmp_path_factory):
-    from i2i.data.synth import make_unpaired
+    from i2i.data.unaligned import make_unpaired
 
     return make_unpaired(tmp_path_factory.mktemp("data") / "day2night", count=20, size=32, seed=4)
 
@@ -234,7 +234,7 @@ def test_resume_is_exact_with_a_full_image_pool(day2night, tmp_path):
 @pytest.mark.slow
 def test_learns_the_synthetic_task(tmp_path):
     """A few hundred steps on day2night: the translation is much closer to the truth than the input."""
-    from i2i.data.synth import make_unpaired
+    from i2i.data.unaligned import make_unpaired
     from i2i.jobs.evaluate import evaluate_unpaired
 
     data = make_unpaired(tmp_path / "day2night", count=100, size=32, seed=5)

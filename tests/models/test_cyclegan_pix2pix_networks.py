@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from i2i.model import drop_legacy_instance_norm
-from i2i.models._shared import blocks as _blocks
+from i2i.models._shared.cyclegan_pix2pix import networks as _blocks
 from tests.conftest import FIXTURES, manifest
 
 GROUP = FIXTURES / "cyclegan_pix2pix"

@@ -130,7 +130,7 @@ TINY = ["--set", "num_feat=8", "--set", "num_block=1", "--set", "num_grow_ch=4",
 
 @pytest.fixture(scope="module")
 def hr_images(tmp_path_factory):
-    from i2i.data.synth import make_images
+    from i2i.data.images import make_images
 
     return make_images(tmp_path_factory.mktemp("hr") / "hr", count=8, size=48, seed=1)
 

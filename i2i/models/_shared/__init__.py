@@ -1,1 +1,2 @@
-"""Layers, losses, schedules and optimiser helpers that several models share."""
+"""What several models share: layers, losses, schedules, optimiser helpers, the VGG19 perceptual loss and
+the demos' helpers; `cyclegan_pix2pix` holds what CycleGAN and pix2pix share from their common reference."""

@@ -1,10 +1,12 @@
-"""Optimisers with the fastest implementation the device offers."""
+"""Optimiser helpers: Adam with the fastest implementation the device offers, and switching the gradients
+of the networks a training step does not update."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 import torch
+from torch import nn
 
 
 def adam(
@@ -15,3 +17,10 @@ def adam(
     params = list(params)
     fused = bool(params) and all(p.device.type in ("cpu", "cuda", "mps") for p in params)
     return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused or None)
+
+
+def set_requires_grad(nets: list[nn.Module], requires_grad: bool) -> None:
+    """Turn the gradients of every parameter of `nets` on or off."""
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(requires_grad)

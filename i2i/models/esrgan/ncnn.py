@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from i2i.errors import I2IError
+from i2i.models.esrgan.networks import RRDBNet, SRVGGNetCompact
 
 MAGIC = 7767517
 FP16_TAG = 0x01306B47
@@ -267,8 +268,6 @@ def _check_conv(path: Path, conv: Layer, activation: str | None) -> None:
 
 
 def _rrdb(path: Path, layers: list[Layer]) -> tuple[dict[str, Any], torch.nn.Module]:
-    from i2i.models.esrgan.model import RRDBNet
-
     convs = _of_type(layers, "Convolution")
     interps = _of_type(layers, "Interp")
     for layer in interps:
@@ -322,8 +321,6 @@ def _rrdb(path: Path, layers: list[Layer]) -> tuple[dict[str, Any], torch.nn.Mod
 
 
 def _srvgg(path: Path, layers: list[Layer]) -> tuple[dict[str, Any], torch.nn.Module]:
-    from i2i.models.esrgan.model import SRVGGNetCompact
-
     weighted = [layer for layer in layers if layer.type in ("Convolution", "PReLU")]
     convs = _of_type(layers, "Convolution")
     shuffles = _of_type(layers, "PixelShuffle")

@@ -30,10 +30,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from i2i.config import Option
 from i2i.errors import I2IError, UsageError, check_unique_names, unknown_name
-from i2i.model import Model, StateDict
-from i2i.models._shared.blocks import gradient_penalty, set_requires_grad
-from i2i.models._shared.optim import adam
+from i2i.model import Model
+from i2i.models._shared.losses import gradient_penalty
+from i2i.models._shared.optim import adam, set_requires_grad
+from i2i.models.stargan import official
+from i2i.models.stargan.networks import Discriminator, Generator
 
 TestMode = Literal["train", "eval"]
 TEST_MODES = ("train", "eval")
@@ -73,112 +76,9 @@ class StarGANConfig:
     test_mode: TestMode = "train"
 
 
-# ----------------------------------------------------------------------------------------------- layers
-
-
-class InstanceNorm2d(nn.InstanceNorm2d):
-    """The reference's `InstanceNorm2d(affine=True, track_running_stats=True)` (same keys). In eval mode
-    it normalises with each image's own statistics when `instance_statistics` is set: the official test
-    behaviour, without updating the running statistics as a train-mode forward would."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__(channels, affine=True, track_running_stats=True)
-        self.instance_statistics = False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training or not self.instance_statistics:
-            return super().forward(x)
-        if x.is_contiguous():
-            return F.instance_norm(x, weight=self.weight, bias=self.bias, use_input_stats=True, eps=self.eps)
-        # channels_last: group norm with one group per channel is the same function and keeps the layout
-        return F.group_norm(x, x.shape[1], self.weight, self.bias, self.eps)
-
-
-class ResidualBlock(nn.Module):
-    """x + [conv3x3, IN, ReLU, conv3x3, IN](x)."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.main = nn.Sequential(
-            nn.Conv2d(dim, dim, 3, stride=1, padding=1, bias=False),
-            InstanceNorm2d(dim),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(dim, dim, 3, stride=1, padding=1, bias=False),
-            InstanceNorm2d(dim),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.main(x)
-
-
-class Generator(nn.Module):
-    """7x7 conv, two stride-2 downsamplings, `repeat_num` residual blocks, two transposed-conv
-    upsamplings, 7x7 conv and tanh; the input is cat(x, c tiled to H x W). Sides must be multiples of 4."""
-
-    def __init__(self, conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [
-            nn.Conv2d(3 + c_dim, conv_dim, 7, stride=1, padding=3, bias=False),
-            InstanceNorm2d(conv_dim),
-            nn.ReLU(inplace=True),
-        ]
-        dim = conv_dim
-        for _ in range(2):
-            layers += [
-                nn.Conv2d(dim, dim * 2, 4, stride=2, padding=1, bias=False),
-                InstanceNorm2d(dim * 2),
-                nn.ReLU(inplace=True),
-            ]
-            dim *= 2
-        layers += [ResidualBlock(dim) for _ in range(repeat_num)]
-        for _ in range(2):
-            layers += [
-                nn.ConvTranspose2d(dim, dim // 2, 4, stride=2, padding=1, bias=False),
-                InstanceNorm2d(dim // 2),
-                nn.ReLU(inplace=True),
-            ]
-            dim //= 2
-        layers += [nn.Conv2d(dim, 3, 7, stride=1, padding=3, bias=False), nn.Tanh()]
-        self.main = nn.Sequential(*layers)
-
-    def use_instance_statistics(self, enabled: bool) -> None:
-        """In eval mode, normalise with each image's statistics (True) or the running ones (False)."""
-        for module in self.modules():
-            if isinstance(module, InstanceNorm2d):
-                module.instance_statistics = enabled
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        c = c.to(x.dtype).view(c.shape[0], c.shape[1], 1, 1).expand(-1, -1, x.shape[2], x.shape[3])
-        return self.main(torch.cat([x, c], dim=1))
-
-
-class Discriminator(nn.Module):
-    """`repeat_num` stride-2 4x4 convs with LeakyReLU(0.01), then two heads: `conv1` a 3x3 realness map
-    (out_src) and `conv2` a domain classifier whose kernel covers the whole `image_size` map (out_cls)."""
-
-    def __init__(
-        self, image_size: int = 128, conv_dim: int = 64, c_dim: int = 5, repeat_num: int = 6
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, conv_dim, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
-        dim = conv_dim
-        for _ in range(1, repeat_num):
-            layers += [nn.Conv2d(dim, dim * 2, 4, stride=2, padding=1), nn.LeakyReLU(0.01)]
-            dim *= 2
-        self.main = nn.Sequential(*layers)
-        self.conv1 = nn.Conv2d(dim, 1, 3, stride=1, padding=1, bias=False)
-        self.conv2 = nn.Conv2d(dim, c_dim, image_size // 2**repeat_num, bias=False)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.main(x)
-        out_cls = self.conv2(h)
-        return self.conv1(h), out_cls.view(out_cls.shape[0], out_cls.shape[1])
-
-
-# -------------------------------------------------------------------------------------------------- model
-
-
 class StarGAN(Model):
+    """StarGAN behind the i2i contract; translation conditions `attrs`, `target_domain` and `mode`."""
+
     name = "stargan"
     task = "multi-domain translation"
     license = "MIT"
@@ -198,6 +98,19 @@ class StarGAN(Model):
         "celeba_test_size": 2,
         "n_critic": 1,
     }
+    catalogue = "catalogue.json"
+    options = (
+        Option("target_domain", "The domain to translate into.", short="-t"),
+        Option("attrs", "attributes to set, e.g. Blond_Hair,Male (the others off)."),
+        # the same flag as stargan-v2's `domains`, written out: the registry reads options as literals
+        Option(
+            "domains",
+            "names of the checkpoint's domains in label order, e.g. cat,dog,wild (official files carry none; "
+            "i2i checkpoints store them).",
+            setting=True,
+            commands=("translate", "convert", "eval"),
+        ),
+    )
 
     def __init__(self, config: StarGANConfig | None = None, **kwargs: Any) -> None:
         if config is not None and config.domains and config.dataset == "celeba":
@@ -453,68 +366,5 @@ class StarGAN(Model):
 
     # ------------------------------------------------------------------------ official checkpoints
 
-    @classmethod
-    def detect(cls, states: dict[str, StateDict]) -> float:
-        found = any(detect_generator(s) or detect_discriminator(s) for s in states.values())
-        return 0.95 if found else 0.0
-
-    @classmethod
-    def import_official(
-        cls, states: dict[str, StateDict], options: dict[str, str] | None = None
-    ) -> tuple[dict[str, Any], dict[str, StateDict]]:
-        """`{iter}-G.ckpt` / `{iter}-D.ckpt` state dicts (either or both): c_dim, conv dims, repeat counts
-        and (from D's classifier kernel) image_size are read from the shapes."""
-        settings: dict[str, Any] = {}
-        networks: dict[str, StateDict] = {}
-        labels: dict[str, int] = {}
-        for role, state in states.items():
-            found = detect_generator(state)
-            name = "G"
-            if found is None:
-                found, name = detect_discriminator(state), "D"
-            if found is None:
-                raise I2IError(
-                    f"{role or 'checkpoint'}: keys match no StarGAN network (first keys: "
-                    f"{', '.join(list(state)[:3])}); expected a generator (main.0.weight 7x7, "
-                    "main.N.main.0.weight) or a discriminator (main.0.weight, conv1.weight, conv2.weight)"
-                )
-            if name in networks:
-                raise I2IError(f"two StarGAN {'generators' if name == 'G' else 'discriminators'} given")
-            labels[name] = found["c_dim"]
-            if len(set(labels.values())) > 1:
-                raise I2IError(
-                    f"the generator takes {labels['G']} labels but the discriminator classifies "
-                    f"{labels['D']}; they are not from the same model"
-                )
-            settings.update(found)
-            networks[name] = state
-        return settings, networks
-
-
-_RESIDUAL_CONV = re.compile(r"^main\.(\d+)\.main\.0\.weight$")
-_DISCRIMINATOR_CONV = re.compile(r"^main\.\d+\.weight$")
-
-
-def detect_generator(state: StateDict) -> dict[str, int] | None:
-    """Generator settings from an official `-G.ckpt` state dict, or None if it is not one."""
-    first = state.get("main.0.weight")
-    if first is None or first.ndim != 4 or first.shape[-1] != 7 or first.shape[1] < 3:
-        return None
-    blocks = {int(m[1]) for key in state if (m := _RESIDUAL_CONV.match(key))}
-    if not blocks:
-        return None
-    return {"c_dim": int(first.shape[1]) - 3, "g_conv_dim": int(first.shape[0]), "g_repeat_num": len(blocks)}
-
-
-def detect_discriminator(state: StateDict) -> dict[str, int] | None:
-    """Discriminator settings from an official `-D.ckpt` state dict, or None if it is not one."""
-    first, classifier = state.get("main.0.weight"), state.get("conv2.weight")
-    if first is None or classifier is None or "conv1.weight" not in state or first.ndim != 4:
-        return None
-    repeat = sum(1 for key in state if _DISCRIMINATOR_CONV.match(key))
-    return {
-        "c_dim": int(classifier.shape[0]),
-        "d_conv_dim": int(first.shape[0]),
-        "d_repeat_num": repeat,
-        "image_size": int(classifier.shape[-1]) * 2**repeat,
-    }
+    detect = classmethod(official.detect)
+    import_official = classmethod(official.import_official)
