@@ -8,6 +8,7 @@ import json
 import math
 import types
 import typing
+from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from i2i.errors import UsageError, did_you_mean
@@ -91,14 +92,20 @@ def replace(config: Any, overrides: dict[str, Any] | None = None) -> Any:
     return dataclasses.replace(config, **parsed)
 
 
-def parse_assignments(items: list[str] | None) -> dict[str, str]:
-    """`["netG=unet_128", "ngf=32"]` -> `{"netG": "unet_128", "ngf": "32"}` (values parsed later, by type)."""
-    result: dict[str, str] = {}
+def parse_assignments(items: list[str] | None, flag: str = "--set") -> dict[str, str]:
+    """`["netG=unet_128", "ngf=32"]` -> `{"netG": "unet_128", "ngf": "32"}` (values parsed later, by type);
+    `flag` names the option in the error for an item without `=`."""
+    return {key: values[-1] for key, values in parse_pairs(items, flag).items()}
+
+
+def parse_pairs(items: list[str] | None, flag: str = "--set") -> dict[str, list[str]]:
+    """Like `parse_assignments`, keeping every value of a key given more than once, in order."""
+    result: dict[str, list[str]] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--set expects key=value, got {item!r}")
-        result[key.strip()] = value.strip()
+            raise UsageError(f"{flag} expects key=value, got {item!r}")
+        result.setdefault(key.strip(), []).append(value.strip())
     return result
 
 
@@ -117,6 +124,8 @@ def from_dict(cls: type, data: dict[str, Any]) -> Any:
 
 
 OPTION_TYPES = ("str", "int", "float", "bool", "path")
+#: the Python type of each option type: what the flag's value is parsed into
+OPTION_PYTHON_TYPES: dict[str, type] = {"str": str, "int": int, "float": float, "bool": bool, "path": Path}
 OPTION_COMMANDS = ("translate", "train", "convert", "eval", "upscale", "serve")
 
 
@@ -145,6 +154,8 @@ class Option:
     multiple: bool = False
     setting: bool = False
     commands: tuple[str, ...] = ("translate",)
+    #: the smallest value a number takes (e.g. 1 for a count); the CLI refuses less before any work
+    minimum: float | None = None
 
     def __post_init__(self) -> None:
         if self.type not in OPTION_TYPES:
@@ -154,6 +165,8 @@ class Option:
             raise ValueError(f"option {self.name}: unknown command(s) {', '.join(unknown)}")
         if not self.name.isidentifier():
             raise ValueError(f"option name {self.name!r} is not an identifier")
+        if self.minimum is not None and self.type not in ("int", "float"):
+            raise ValueError(f"option {self.name}: only numbers have a minimum")
 
     @property
     def long_flag(self) -> str:
@@ -162,10 +175,14 @@ class Option:
 
 def parse_option_value(option: Option, text: str) -> Any:
     """A flag's text as the option's type (a condition's value; settings are parsed by their config field)."""
-    from pathlib import Path
+    if option.type in ("str", "path"):
+        return OPTION_PYTHON_TYPES[option.type](text)
+    return _coerce(text, OPTION_PYTHON_TYPES[option.type], option.name)
 
-    if option.type == "path":
-        return Path(text)
-    if option.type == "str":
-        return text
-    return _coerce(text, {"int": int, "float": float, "bool": bool}[option.type], option.name)
+
+def check_minimum(option: Option, value: Any) -> None:
+    """A number under the option's `minimum` is a usage error naming the flag."""
+    values = value if isinstance(value, list) else [value]
+    for item in values:
+        if option.minimum is not None and item is not None and item < option.minimum:
+            raise UsageError(f"{option.long_flag} must be at least {option.minimum:g}, not {item:g}")

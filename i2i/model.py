@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from i2i import config as configs
@@ -25,6 +24,7 @@ from i2i._version import __version__
 from i2i.config import Option
 from i2i.errors import I2IError, UsageError
 from i2i.io import checkpoint
+from i2i.ops.padding import pad_to
 from i2i.runtime import autocast, resolve_device, resolve_precision, uses_channels_last
 
 StateDict = dict[str, torch.Tensor]
@@ -161,9 +161,10 @@ class Model(abc.ABC):
         raise I2IError(f"model '{self.name}' has no paired evaluation (it does not translate paired data)")
 
     @classmethod
-    def demo(cls, out_dir: Path, device: str = "auto") -> Iterator[str]:
+    def demo(cls, out_dir: Path, device: str = "auto", *, load: Any = None) -> Iterator[str]:
         """The model's part of `i2i demo`: run bundled weights on bundled samples into `out_dir`, yielding
-        lines to print. Models without a demo yield nothing (`has_demo` is False)."""
+        lines to print. `load` is `i2i.api.load`, handed in by the demo runner because models import nothing
+        above their layer. Models without a demo yield nothing (`has_demo` is False)."""
         return iter(())
 
     @classmethod
@@ -301,6 +302,15 @@ class Model(abc.ABC):
         converted = [imageio.to_array(r) if as_array else imageio.to_pil(r) for r in results]
         return converted[0] if single else converted
 
+    def provenance_tag(self) -> dict[str, str]:
+        """What outputs are tagged with: the i2i version, the model and its weights (name and hash)."""
+        tag = {"made_by": f"i2i {__version__}", "model": self.name}
+        if self.weights_name:
+            tag["weights"] = self.weights_name
+        if self.weights_sha256:
+            tag["weights_sha256"] = self.weights_sha256
+        return tag
+
     def default_note(self, conditions: dict[str, Any]) -> str | None:
         """What a translation with these conditions picks by default that the user may not expect (shown
         once by the CLI), or None."""
@@ -336,7 +346,9 @@ class Model(abc.ABC):
         return results
 
     def variant_count(self, conditions: dict[str, Any]) -> int:
-        """How many outputs each input gets with these conditions (several styles, references, ...)."""
+        """How many outputs each input gets with these conditions (several styles, references, ...); says
+        what is wrong with the conditions before any work (default: one, and their names are checked)."""
+        self.check_conditions(conditions)
         return 1
 
     def translate_variants(
@@ -443,16 +455,6 @@ def drop_legacy_instance_norm(net: nn.Module, state: dict[str, torch.Tensor]) ->
             continue
         kept[key] = value
     return kept
-
-
-def pad_to(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Pad NCHW `x` to height x width, centred, by reflection (edge replication where too small)."""
-    dh, dw = height - x.shape[-2], width - x.shape[-1]
-    if dh == 0 and dw == 0:
-        return x
-    pads = (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)
-    reflectable = max(pads[:2]) < x.shape[-1] and max(pads[2:]) < x.shape[-2]
-    return F.pad(x, pads, mode="reflect" if reflectable else "replicate")
 
 
 def _batches(items: Sequence[Any], size: int, key) -> Iterable[list[int]]:

@@ -211,6 +211,12 @@ def model_names() -> list[str]:
     return [e.name for e in _entries().values() if e.ok]
 
 
+def default_model(command: str) -> str | None:
+    """The registered model that is the default `--model` of `command` (the first whose `default_for` names
+    it), read without importing any model; None when no model claims the command."""
+    return next((e.name for e in _entries().values() if e.ok and command in e.default_for), None)
+
+
 def entry(name: str) -> ModelEntry:
     found = _entries().get(name)
     if found is None:
@@ -222,8 +228,6 @@ def entry(name: str) -> ModelEntry:
 
 @functools.cache
 def _load(name: str) -> type[Model]:
-    from i2i.model import Model
-
     target = entry(name).target
     ep = EntryPoint(name=name, value=target, group=ENTRY_POINT_GROUP)
     try:
@@ -233,7 +237,10 @@ def _load(name: str) -> type[Model]:
         raise I2IError(
             f"model plugin '{name}' ({target}) failed to import: {type(exc).__name__}: {detail}"
         ) from exc
-    if not (isinstance(cls, type) and issubclass(cls, Model)):
+    # the registry sits below the model contract: it checks against `i2i.model.Model` without importing it
+    # (a subclass imported it; if nothing did, the plugin is no subclass)
+    base = getattr(sys.modules.get("i2i.model"), "Model", None)
+    if base is None or not (isinstance(cls, type) and issubclass(cls, base)):
         raise I2IError(f"model plugin '{name}' ({target}) is not an i2i.Model subclass")
     if not cls.name:  # checkpoints record the model by name, so a class must know the one it is registered as
         cls.name = name

@@ -409,3 +409,101 @@ def test_cli_suggests_a_close_name(args, tmp_path):
     proc = cli(args, None, tmp_path)
     assert_one_line_error(proc, 2, "did you mean 'pix2pix'")
     assert not any(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------ declarations read from source
+
+DECLARING_MODULE = """
+import i2i
+from i2i.config import Option
+
+NAME = "computed"
+
+
+class Literal(i2i.Model):
+    options = (
+        Option("target_domain", "the domain", short="-t"),
+        Option("domains", "names", setting=True, commands=["translate", "convert"]),
+        Option(name="count", help="how many", type="int", minimum=1),
+    )
+    default_for = ("upscale",)
+    foreign_suffixes = (".param", ".bin")
+    catalogue = "catalogue.json"
+
+
+class NotLiteral(i2i.Model):
+    options = (Option(NAME, "a computed name"), Option("kept", "a literal one"), make_option())
+    default_for = tuple(["upscale"])
+    catalogue = NAME + ".json"
+
+
+class Invalid(i2i.Model):
+    options = (Option("bad name", "not an identifier"), Option("odd", "?", type="complex"), Option("fine", "ok"))
+    default_for = 5
+    catalogue = 7
+
+
+class Computed(i2i.Model):
+    options = declared_elsewhere()
+"""
+
+DECLARING_ENTRY_POINTS = {
+    "literal": "i2i_declaring:Literal",
+    "notliteral": "i2i_declaring:NotLiteral",
+    "invalid": "i2i_declaring:Invalid",
+    "computed": "i2i_declaring:Computed",
+    "broken": "i2i_declaring_broken:Broken",
+}
+
+
+@pytest.fixture
+def declaring(tmp_path, monkeypatch):
+    """Entries whose classes declare options, default_for and catalogue, literally or not."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "i2i_declaring.py").write_text(DECLARING_MODULE)
+    (site / "i2i_declaring_broken.py").write_text("class Broken(:\n    options = ()\n")
+    for name, target in DECLARING_ENTRY_POINTS.items():
+        info = site / f"i2i_declaring_{name}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: i2i-declaring-{name}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[i2i.models]\n{name} = {target}\n")
+    monkeypatch.syspath_prepend(str(site))
+    registry.refresh()
+    yield {e.name: e for e in registry.entries()}, site
+    monkeypatch.undo()
+    registry.refresh()
+
+
+def test_literal_declarations_are_read_without_importing(declaring):
+    entries, site = declaring
+    literal = entries["literal"]
+    assert [o.name for o in literal.options] == ["target_domain", "domains", "count"]
+    target, domains, count = literal.options
+    assert target.short == "-t" and target.long_flag == "--target-domain" and not target.setting
+    assert domains.setting and domains.commands == ("translate", "convert")
+    assert count.type == "int" and count.minimum == 1
+    assert literal.default_for == ("upscale",)
+    assert literal.foreign_suffixes == (".param", ".bin")
+    assert literal.catalogue == site / "catalogue.json"
+    assert "i2i_declaring" not in sys.modules
+
+
+def test_what_is_not_literal_or_not_valid_is_left_out(declaring):
+    entries, _ = declaring
+    not_literal = entries["notliteral"]
+    assert not_literal.ok
+    assert [o.name for o in not_literal.options] == ["kept"]
+    assert not_literal.default_for == () and not_literal.catalogue is None
+    invalid = entries["invalid"]
+    assert invalid.ok and [o.name for o in invalid.options] == ["fine"]
+    assert invalid.default_for == () and invalid.catalogue is None
+    assert entries["computed"].ok and entries["computed"].options == ()
+    broken = entries["broken"]
+    assert not broken.ok and "syntax error" in broken.error and broken.options == ()
+
+
+def test_the_default_model_of_a_command(declaring):
+    # entries are read in name order: the first model naming the command is its default
+    assert registry.default_model("upscale") == "esrgan"
+    assert registry.default_model("no-such-command") is None

@@ -1,1 +1,2 @@
-"""What the commands run over many files: translation, upscaling and its tiling, evaluation, the demo."""
+"""What the commands run over many files: the shared per-file loop (`batch`), translation, upscaling,
+evaluation and the demo."""

@@ -10,46 +10,29 @@ import numpy as np
 
 from i2i.io.imageio import ImageData
 from i2i.model import Model
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two [0, 1] images."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(1.0 / mse)
+from i2i.ops.metrics import psnr
 
 
 def evaluate_paired(
     model: Model, data: Path, *, phase: str = "test", batch_size: int = 8, **conditions: Any
 ) -> dict:
     """Mean L1 and PSNR (RGB, [0, 1]) of `model` on the `phase` split of a paired dataset, next to the
-    same metrics for the input itself (the identity baseline). Images are prepared as the reference's
-    test.py does: resized to crop_size, no flip."""
-    from i2i.data.paired import PairedDataset
-
-    c = model.config
-    dataset = PairedDataset(
-        data,
-        phase=phase,
-        preprocess=c.preprocess,
-        load_size=c.crop_size,
-        crop_size=c.crop_size,
-        no_flip=True,
-        direction=c.direction,
-        input_nc=c.input_nc,
-        output_nc=c.output_nc,
-    )
+    same metrics for the input itself (the identity baseline). The model prepares the split as it is
+    evaluated on it (`Model.paired_evaluation_dataset`: the reference's test.py resizes to crop_size, no
+    flip)."""
+    dataset = model.paired_evaluation_dataset(Path(data), phase)
     l1, peak, base_l1, base_peak = [], [], [], []
     for start in range(0, len(dataset), batch_size):
         items = [dataset[i] for i in range(start, min(len(dataset), start + batch_size))]
-        inputs = [_to_image(item["A"]) for item in items]
+        inputs = [_to_image(item["A"], model.value_range) for item in items]
         outputs = model.translate_images(inputs, batch_size=batch_size, **conditions)
         for item, source, result in zip(items, inputs, outputs, strict=True):
-            target = _to_image(item["B"]).pixels
+            target = _to_image(item["B"], model.value_range).pixels
             l1.append(float(np.abs(result.pixels - target).mean()))
-            peak.append(psnr(result.pixels, target))
+            peak.append(psnr(result.pixels, target, data_range=1.0))
             if source.pixels.shape == target.shape:
                 base_l1.append(float(np.abs(source.pixels - target).mean()))
-                base_peak.append(psnr(source.pixels, target))
+                base_peak.append(psnr(source.pixels, target, data_range=1.0))
     report = {
         "images": len(dataset),
         "phase": phase,
@@ -62,8 +45,9 @@ def evaluate_paired(
     return report
 
 
-def _to_image(tensor) -> ImageData:
-    pixels = ((tensor.float() + 1) / 2).clamp(0, 1).permute(1, 2, 0).numpy()
+def _to_image(tensor, value_range: tuple[float, float]) -> ImageData:
+    lo, hi = value_range
+    pixels = ((tensor.float() - lo) / (hi - lo)).clamp(0, 1).permute(1, 2, 0).numpy()
     return ImageData(np.ascontiguousarray(pixels, dtype=np.float32), None, 8)
 
 
@@ -94,9 +78,9 @@ def evaluate_unpaired(model: Model, data: Path, *, direction: str = "AtoB", batc
         for (_, truth_path), source_image, result in zip(chunk, inputs, outputs, strict=True):
             target = imageio.read_image(truth_path).pixels
             l1.append(float(np.abs(result.pixels - target).mean()))
-            peak.append(psnr(result.pixels, target))
+            peak.append(psnr(result.pixels, target, data_range=1.0))
             base_l1.append(float(np.abs(source_image.pixels - target).mean()))
-            base_peak.append(psnr(source_image.pixels, target))
+            base_peak.append(psnr(source_image.pixels, target, data_range=1.0))
     return {
         "images": len(pairs),
         "direction": direction,
@@ -134,7 +118,8 @@ def evaluate_sr(
     """
     from i2i.errors import I2IError
     from i2i.io import imageio
-    from i2i.ops import sr
+    from i2i.ops import metrics
+    from i2i.ops.resize import imresize, mod_crop
 
     scale = int(scale if scale is not None else model.scale)
     border = scale if crop_border is None else crop_border
@@ -146,13 +131,13 @@ def evaluate_sr(
         chunk = files[start : start + batch_size]
         targets, inputs = [], []
         for path, _ in chunk:
-            hr = imageio.quantize(sr.mod_crop(imageio.read_image(path).pixels, scale), 8)
-            if min(hr.shape[:2]) - 2 * border < sr.SSIM_WINDOW:
+            hr = imageio.quantize(mod_crop(imageio.read_image(path).pixels, scale), 8)
+            if min(hr.shape[:2]) - 2 * border < metrics.SSIM_WINDOW:
                 raise I2IError(
                     f"{path}: {hr.shape[1]}x{hr.shape[0]} after cropping to a multiple of {scale} is too small "
-                    f"for SSIM with crop border {border} (needs {sr.SSIM_WINDOW + 2 * border} pixels a side)"
+                    f"for SSIM with crop border {border} (needs {metrics.SSIM_WINDOW + 2 * border} pixels a side)"
                 )
-            lr = imageio.quantize(sr.imresize(hr.astype(np.float32) / 255, 1 / scale), 8)
+            lr = imageio.quantize(imresize(hr.astype(np.float32) / 255, 1 / scale), 8)
             targets.append(hr)
             inputs.append(ImageData(lr.astype(np.float32) / 255, None, 8, source=path))
         outputs = model.translate_images(inputs, batch_size=batch_size)
@@ -163,7 +148,7 @@ def evaluate_sr(
                     f"{path}: the model turned a {source.pixels.shape} input into {output.shape}, but the "
                     f"ground truth is {hr.shape}; is the model's scale {scale}?"
                 )
-            bicubic = imageio.quantize(sr.imresize(source.pixels, scale), 8)
+            bicubic = imageio.quantize(imresize(source.pixels, scale), 8)
             per_image.append(
                 {
                     "path": str(relative),
@@ -184,12 +169,12 @@ def evaluate_sr(
 
 
 def _sr_metrics(output: np.ndarray, target: np.ndarray, border: int) -> dict[str, float]:
-    from i2i.ops import sr
+    from i2i.ops import metrics
 
     return {
         f"{metric.__name__}_{suffix}": metric(output, target, crop_border=border, test_y_channel=y)
         for suffix, y in (("y", True), ("rgb", False))
-        for metric in (sr.psnr, sr.ssim)
+        for metric in (metrics.psnr, metrics.ssim)
     }
 
 

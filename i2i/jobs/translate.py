@@ -1,35 +1,52 @@
-"""Batch translation of image files: what `i2i translate` runs (per-file errors, atomic outputs)."""
+"""Batch translation of image files: what `i2i translate` runs, for any model.
+
+Each input gets `model.variant_count(conditions)` outputs: `NAME.ext`, or `NAME_s0.ext`, `NAME_s1.ext`, ...
+when there are several (e.g. StarGAN v2 styles), mirrored under the output folder; with a grid, also
+`grid.png`: a row per source, its outputs beside it. Per-file errors, claims and the summary come from
+the shared loop (`i2i.jobs.batch`); outputs are written atomically and never replace an input.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from i2i._version import __version__
 from i2i.errors import I2IError, UsageError
 from i2i.io import imageio
+from i2i.jobs.batch import FileLoop, Job, named_error
 from i2i.model import Model
 
-
-def provenance_tag(model: Model) -> dict[str, str]:
-    tag = {"made_by": f"i2i {__version__}", "model": model.name}
-    if model.weights_name:
-        tag["weights"] = model.weights_name
-    if model.weights_sha256:
-        tag["weights_sha256"] = model.weights_sha256
-    return tag
+#: side of each cell of a grid, in pixels
+GRID_CELL = 256
 
 
-def named_error(path: Path, exc: Exception) -> str:
-    """The first line of `exc`, prefixed by `path` unless it already names it."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if str(path) in text else f"{path}: {text}"
+def plan_outputs(
+    files: Sequence[tuple[Path, Path]],
+    destination: Path,
+    *,
+    variants: int = 1,
+    fmt: str | None = None,
+    single_file_output: bool = False,
+) -> list[Job]:
+    """Each of `files` ((path, relative path) pairs) with its outputs under `destination`."""
+    if single_file_output:
+        return [(path, (destination,)) for path, _ in files]
+    if variants == 1:
+        return [(path, (imageio.output_path(destination, rel, fmt),)) for path, rel in files]
+    return [
+        (
+            path,
+            tuple(
+                imageio.output_path(destination, rel.with_name(f"{rel.stem}_s{k}{rel.suffix}"), fmt)
+                for k in range(variants)
+            ),
+        )
+        for path, rel in files
+    ]
 
 
 def run_translation(
@@ -43,166 +60,91 @@ def run_translation(
     max_pixels: int | None = None,
     conditions: dict[str, Any] | None = None,
     single_file_output: bool = False,
+    grid: bool = False,
+    header: Sequence[Path] = (),
     console: Console | None = None,
     progress: bool = True,
 ) -> list[tuple[Path, str]]:
     """Translate `files` ((path, relative path) pairs) into `destination`; returns the failures.
 
-    A file that cannot be read, translated or written is reported in one line and skipped; the others
-    are still written. Outputs are written atomically and never replace an input.
+    `conditions` go to `model.translate_variants`; what is wrong with them is said once, before any work.
+    With `grid`, `destination/grid.png` shows a row per source (the source, then its outputs), under a
+    row of the `header` images (e.g. style references, one per output) if given.
     """
-    console = console or Console(stderr=True)
-    conditions = conditions or {}
-    model.check_conditions(conditions)
-    tag = provenance_tag(model) if provenance else None
-    inputs = {path.resolve() for path, _ in files}
-    jobs = [
-        (path, destination if single_file_output else imageio.output_path(destination, rel, fmt))
-        for path, rel in files
-    ]
-    failures: list[tuple[Path, str]] = []
-    claimed: dict[Path, Path] = {}  # output -> the input writing it (a.jpg and a.webp -> a.png clash)
-
-    def fail(path: Path, message: str) -> None:
-        failures.append((path, message))
-        console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-
-    start = time.perf_counter()
-    bar = Progress(
-        TextColumn(f"[bold]{model.name}[/]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not progress,
-    )
-    with bar:
-        task = bar.add_task("translate", total=len(jobs))
-        for i in range(0, len(jobs), max(1, batch_size)):
-            chunk = jobs[i : i + max(1, batch_size)]
-            decoded = []
-            for path, target in chunk:
-                if target.resolve() in inputs:
-                    fail(
-                        path,
-                        f"{path}: the output {target} would overwrite an input; choose another output folder",
-                    )
-                    continue
-                other = claimed.setdefault(target.resolve(), path)
-                if other != path:
-                    fail(
-                        path,
-                        f"{path}: its output {target} is also the output of {other}; "
-                        "rename one of them or keep the formats (--format same)",
-                    )
-                    continue
-                try:
-                    decoded.append((path, target, imageio.read_image(path, max_pixels=max_pixels)))
-                except I2IError as exc:
-                    fail(path, named_error(path, exc))
-            _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, fail)
-            bar.advance(task, len(chunk))
-    elapsed = time.perf_counter() - start
-    done = len(jobs) - len(failures)
-    rate = done / elapsed if elapsed > 0 else 0.0
-    summary = f"translated {done} of {len(jobs)} image(s) into {destination} in {elapsed:.1f}s ({rate:.2f} images/s)"
-    if failures:
-        summary += f"; [red]{len(failures)} failed[/]"
-    console.print(summary, highlight=False, soft_wrap=True)
-    return failures
-
-
-def run_styles(
-    model: Model,
-    files: Sequence[tuple[Path, Path]],
-    destination: Path,
-    *,
-    num_styles: int = 1,
-    references: Sequence[Path] = (),
-    conditions: dict[str, Any] | None = None,
-    grid: bool = False,
-    fmt: str | None = None,
-    provenance: bool = True,
-    max_pixels: int | None = None,
-    console: Console | None = None,
-) -> list[tuple[Path, str]]:
-    """Each input in several styles (`model.translate_styles`): `NAME_s0.ext`, `NAME_s1.ext`, ... mirrored
-    under `destination`, and with `grid` one `destination/grid.png`: a row per source (the source, then its
-    styles; with references, a first row showing them). Per-file errors as in `run_translation`."""
-    import numpy as np
-    from PIL import Image
-
-    console = console or Console(stderr=True)
     conditions = dict(conditions or {})
-    # what is wrong with the request is wrong for every file: say it once, before any work
-    if num_styles < 1:
-        raise UsageError(f"--num-styles must be at least 1, not {num_styles}")
-    if references and num_styles not in (1, len(references)):
+    variants = model.variant_count(conditions)
+    if single_file_output and (variants > 1 or grid):
         raise UsageError(
-            f"--num-styles {num_styles} with {len(references)} reference image(s): reference-guided "
-            "translation makes one style per reference"
+            f"with {variants} outputs per input (NAME_s0, NAME_s1, ...) or --grid, the output must be a folder"
         )
-    model.check_conditions(conditions)
-    tag = provenance_tag(model) if provenance else None
-    refs = [imageio.read_image(r, max_pixels=max_pixels) for r in references] or None
-    failures: list[tuple[Path, str]] = []
-    rows: list[list[np.ndarray]] = []
-    tile = 256
+    tag = model.provenance_tag() if provenance else None
+    header_images = [imageio.read_image(p, max_pixels=max_pixels) for p in header] if grid else []
+    rows: list[list[np.ndarray]] | None = [] if grid else None
+    loop = FileLoop(f"[bold]{model.name}[/]", console=console, progress=progress)
 
-    def cell(image: Any) -> np.ndarray:
-        pixels = np.repeat(image.pixels, 3, axis=2) if image.pixels.shape[2] == 1 else image.pixels
-        resized = Image.fromarray(imageio.quantize(pixels, 8)).resize((tile, tile), Image.BICUBIC)
-        return np.asarray(resized, np.float32) / 255.0
+    def process(chunk: list[Job]) -> None:
+        decoded = []
+        for path, targets in chunk:
+            try:
+                decoded.append((path, targets, imageio.read_image(path, max_pixels=max_pixels)))
+            except I2IError as exc:
+                loop.fail(path, named_error(path, exc))
+        _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, loop, rows)
 
-    for path, rel in files:
-        try:
-            image = imageio.read_image(path, max_pixels=max_pixels)
-            (styles,) = model.translate_styles([image], num_styles=num_styles, reference=refs, **conditions)
-            for k, result in enumerate(styles):
-                target = imageio.output_path(destination, rel.with_name(f"{rel.stem}_s{k}{rel.suffix}"), fmt)
-                imageio.write_image(target, result, format=fmt, provenance=tag)
-            rows.append([cell(image), *(cell(s) for s in styles)])
-        except UsageError:
-            raise
-        except (I2IError, OSError) as exc:
-            failures.append((path, named_error(path, exc)))
-            console.print(f"[red]error:[/] {escape(failures[-1][1])}", highlight=False, soft_wrap=True)
-    if grid and rows:
-        if refs:
-            rows.insert(0, [np.ones((tile, tile, 3), np.float32), *(cell(r) for r in refs)])
-        width = max(len(r) for r in rows)
-        rows = [r + [np.ones((tile, tile, 3), np.float32)] * (width - len(r)) for r in rows]
-        imageio.write_image(
-            destination / "grid.png", imageio.ImageData(imageio.montage(rows), None, 8), provenance=tag
-        )
-    done = len(files) - len(failures)
-    console.print(
-        f"translated {done} of {len(files)} image(s) into {max(num_styles, len(references))} style(s) in {destination}"
-        + (f"; [red]{len(failures)} failed[/]" if failures else ""),
-        highlight=False,
+    each = f" ({variants} outputs each)" if variants > 1 else ""
+    failures = loop.run(
+        plan_outputs(files, destination, variants=variants, fmt=fmt, single_file_output=single_file_output),
+        process,
+        summary=lambda done, total: f"translated {done} of {total} image(s) into {destination}{each}",
+        chunk=batch_size,
     )
+    if rows:
+        _write_grid(destination / "grid.png", rows, header_images, tag)
     return failures
 
 
-def _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, fail) -> None:
+def _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, loop, rows) -> None:
     if not decoded:
         return
     try:
-        results = model.translate_images([d[2] for d in decoded], batch_size=batch_size, **conditions)
+        results = model.translate_variants([d[2] for d in decoded], batch_size=batch_size, **conditions)
     except I2IError:
-        raise
+        raise  # wrong for every file: one line, and the run stops
     except (
         RuntimeError,
         ValueError,
     ) as exc:  # e.g. out of memory on one large image: report the files, go on
         if len(decoded) > 1:
             for item in decoded:
-                _translate_and_write(model, [item], fmt, tag, 1, conditions, fail)
+                _translate_and_write(model, [item], fmt, tag, 1, conditions, loop, rows)
             return
-        fail(decoded[0][0], named_error(decoded[0][0], exc))
+        loop.fail(decoded[0][0], named_error(decoded[0][0], exc))
         return
-    for (path, target, _), result in zip(decoded, results, strict=True):
+    for (path, targets, image), outputs in zip(decoded, results, strict=True):
+        target = targets[0]
         try:
-            imageio.write_image(target, result, format=fmt, provenance=tag)
+            for target, result in zip(targets, outputs, strict=True):
+                imageio.write_image(target, result, format=fmt, provenance=tag)
         except (I2IError, OSError) as exc:
-            fail(path, named_error(target, exc))
+            loop.fail(path, named_error(target, exc))
+            continue
+        if rows is not None:
+            rows.append([_cell(image), *(_cell(result) for result in outputs)])
+
+
+def _cell(image: imageio.ImageData) -> np.ndarray:
+    """An image as a GRID_CELL-square RGB cell of a grid."""
+    from PIL import Image
+
+    pixels = np.repeat(image.pixels, 3, axis=2) if image.pixels.shape[2] == 1 else image.pixels
+    resized = Image.fromarray(imageio.quantize(pixels, 8)).resize((GRID_CELL, GRID_CELL), Image.BICUBIC)
+    return np.asarray(resized, np.float32) / 255.0
+
+
+def _write_grid(path: Path, rows: list[list[np.ndarray]], header: list[Any], tag: dict | None) -> None:
+    blank = np.ones((GRID_CELL, GRID_CELL, 3), np.float32)
+    if header:
+        rows = [[blank, *(_cell(image) for image in header)], *rows]
+    width = max(len(r) for r in rows)
+    rows = [r + [blank] * (width - len(r)) for r in rows]
+    imageio.write_image(path, imageio.ImageData(imageio.montage(rows), None, 8), provenance=tag)

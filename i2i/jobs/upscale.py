@@ -3,32 +3,29 @@
 Output naming never overwrites an input: without an output, each result goes next to its input as
 `<stem>_x<outscale>.<ext>`; with an output folder, the inputs' sub-folders are mirrored under it (still
 with the suffix where the folder is an input's own); one input file may go to an output file. Each image
-is upscaled tile by tile (`i2i.tiling`) into an 8- or 16-bit array written atomically; a file that fails
+is upscaled tile by tile (`i2i.ops.tiling`) into an 8- or 16-bit array written atomically; a file that fails
 is reported in one line and the others are still written.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from i2i.errors import I2IError
 from i2i.hub import catalogue
 from i2i.io import imageio
-from i2i.jobs import tiling
-from i2i.jobs.translate import named_error, provenance_tag
+from i2i.jobs.batch import FileLoop, Job, named_error
 from i2i.model import Model
+from i2i.ops import tiling
 
 
 @dataclass(frozen=True)
 class UpscaleOptions:
-    """How each image is upscaled; see `i2i.tiling.enhance`. `outscale` None: `default_outscale`."""
+    """How each image is upscaled; see `i2i.ops.tiling.enhance`. `outscale` None: `default_outscale`."""
 
     outscale: float | None = None
     alpha_upsampler: str = "model"
@@ -124,23 +121,20 @@ def run_upscale(
 
     A file that cannot be read, upscaled or written is reported in one line and skipped; the others are
     still written. Outputs are written atomically and never replace an input."""
-    console = console or Console(stderr=True)
     options = options or UpscaleOptions()
     tiling.check_model(model)
     outscale = options.outscale if options.outscale is not None else default_outscale(model)
-    tag = (provenance_tag(model) | {"outscale": f"{outscale:g}"}) if provenance else None
-    inputs = {path.resolve() for path, _ in jobs}
-    claimed: dict[Path, Path] = {}  # output -> the input writing it (a.jpg and a.webp -> a.png clash)
-    failures: list[tuple[Path, str]] = []
+    tag = (model.provenance_tag() | {"outscale": f"{outscale:g}"}) if provenance else None
+    loop = FileLoop(
+        f"[bold]{model.name}[/] x{outscale:g}",
+        console=console,
+        progress=progress,
+        overwrite_advice="choose another output",
+        clash_advice="rename one of them",
+    )
 
-    def fail(path: Path, message: str) -> None:
-        failures.append((path, message))
-        console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-
-    def notify(message: str) -> None:
-        console.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
-
-    def upscale_one(path: Path, target: Path) -> None:
+    def upscale_one(chunk: list[Job]) -> None:
+        ((path, (target,)),) = chunk
         try:
             image = imageio.read_image(path, max_pixels=max_pixels)
             height, width = image.pixels.shape[:2]
@@ -159,45 +153,19 @@ def run_upscale(
                 tile_pad=options.tile_pad,
                 pre_pad=options.pre_pad,
                 mode=options.mode,
-                progress=lambda done, total: bar.update(tiles, completed=done, total=total),
-                notify=notify,
+                progress=loop.detail,
+                notify=loop.note,
             )
         except (I2IError, RuntimeError, MemoryError) as exc:  # e.g. out of memory on one huge image: go on
-            fail(path, named_error(path, exc))
+            loop.fail(path, named_error(path, exc))
             return
         try:
             imageio.write_array(target, array, format=fmt, provenance=tag)
         except (I2IError, OSError) as exc:
-            fail(path, named_error(target, exc))
+            loop.fail(path, named_error(target, exc))
 
-    start = time.perf_counter()
-    bar = Progress(
-        TextColumn(f"[bold]{model.name}[/] x{outscale:g}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not progress,
+    return loop.run(
+        [(path, (target,)) for path, target in jobs],
+        upscale_one,
+        summary=lambda done, total: f"upscaled {done} of {total} image(s) x{outscale:g}",
     )
-    with bar:
-        images = bar.add_task("images", total=len(jobs))
-        tiles = bar.add_task("tiles", total=None, visible=False)
-        for path, target in jobs:
-            if target.resolve() in inputs:
-                fail(path, f"{path}: the output {target} would overwrite an input; choose another output")
-            elif (other := claimed.setdefault(target.resolve(), path)) != path:
-                fail(path, f"{path}: its output {target} is also the output of {other}; rename one of them")
-            else:
-                bar.update(tiles, completed=0, total=None, visible=progress)
-                upscale_one(path, target)
-            bar.advance(images)
-        bar.update(tiles, visible=False)
-    elapsed = time.perf_counter() - start
-    done = len(jobs) - len(failures)
-    rate = done / elapsed if elapsed > 0 else 0.0
-    summary = f"upscaled {done} of {len(jobs)} image(s) x{outscale:g} in {elapsed:.1f}s ({rate:.2f} images/s)"
-    if failures:
-        summary += f"; [red]{len(failures)} failed[/]"
-    console.print(summary, highlight=False, soft_wrap=True)
-    return failures

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 import i2i
 from i2i.cli import app
 from i2i.errors import I2IError
-from i2i.models._shared.blocks import define_G
+from i2i.models._shared.cyclegan_pix2pix.networks import define_G
 
 RUNNER = CliRunner()
 FAST = ["--no-progress", "--device", "cpu", "--precision", "fp32"]

@@ -163,3 +163,23 @@ def test_help_mentions_an_example(command):
     text = ok(*command, "--help").stdout
     assert "Example" in text
     assert f"i2i {' '.join(command)}" in text
+
+
+def test_grid_and_cond_for_any_model(tmp_path, tiny, picture):
+    out = tmp_path / "out"
+    ok("translate", "--weights", tiny, *FAST, "--grid", "--cond", "mode=train_dropout_off", picture, out)
+    assert sorted(p.name for p in out.iterdir()) == ["grid.png", "picture.png"]  # one output: no _s0
+    assert Image.open(out / "grid.png").size == (2 * 256 + 4, 256)  # the source and its output
+    model = i2i.load(weights=tiny, device="cpu", precision="fp32")
+    expected = model.translate(picture, as_array=True, mode="train_dropout_off")
+    assert np.array_equal(np.asarray(Image.open(out / "picture.png")), expected)
+    result = invoke("translate", "--weights", tiny, *FAST, "--grid", picture, tmp_path / "one.png")
+    assert result.exit_code == 2 and "must be a folder" in result.stderr
+    result = invoke("translate", "--weights", tiny, *FAST, "--cond", "psi=0.5", picture, tmp_path / "two.png")
+    assert result.exit_code == 2 and "takes no option 'psi'" in result.stderr
+
+
+def test_synth_data_for_a_model_then_check_it(tmp_path):
+    result = ok("data", "synth", tmp_path / "d2n", "--model", "cyclegan", "--count", "6", "--size", "16")
+    assert "(unaligned layout)" in result.stdout
+    assert "fits cyclegan" in ok("data", "check", tmp_path / "d2n", "--model", "cyclegan").stdout

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 import i2i
 from i2i.cli import app
-from i2i.data.synth import make_images
+from i2i.data.images import make_images
 from tests.conftest import FIXTURES
 
 GROUP = FIXTURES / "esrgan"

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from i2i import registry
 from i2i.cli import app
-from i2i.data.synth import make_for_layout
+from i2i.data.layouts import make_for_layout
 
 RUNNER = CliRunner()
 
@@ -117,7 +117,7 @@ def test_stargan_v2_outputs_land_in_the_target_domain(tmp_path):
     """A few hundred steps on the synthetic domains: translations are classified as the target domain far
     more often than the source images are."""
     import i2i
-    from i2i.data.synth import make_domains
+    from i2i.data.domains import make_domains
     from i2i.jobs.evaluate import evaluate_domains
 
     data = make_domains(tmp_path / "data", count=60, size=32, seed=2)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import i2i
 from i2i.cli import app
 from i2i.io import imageio
-from i2i.jobs import tiling
+from i2i.ops import tiling
 from tests.conftest import FIXTURES
 
 WEIGHTS = FIXTURES / "esrgan" / "rrdb_x4_public.basicsr.safetensors"
