@@ -31,6 +31,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check i2i tests benchmarks
 	$(BIN)/ruff format --check i2i tests benchmarks
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python benchmarks/bench.py --json benchmarks/results.json --markdown BENCHMARKS.md --readme README.md

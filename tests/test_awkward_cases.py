@@ -12,11 +12,11 @@ import torch
 from PIL import Image
 
 import i2i
-from i2i.data.synth import make_for_layout
+from i2i.data.layouts import make_for_layout
 from i2i.errors import I2IError, UsageError
 from i2i.io import imageio
-from i2i.models._shared.blocks import define_D, define_G
-from i2i.models.stargan.model import Generator as StarGANGenerator
+from i2i.models._shared.cyclegan_pix2pix.networks import define_D, define_G
+from i2i.models.stargan.networks import Generator as StarGANGenerator
 from i2i.models.stargan_v2.fan import FAN
 from i2i.train.loop import TrainOptions, train
 from tests.cli.test_bad_input import FAST, assert_one_line_error, assert_only_the_error, invoke
@@ -174,7 +174,7 @@ def test_a_folder_trained_stargan_by_domain(tmp_path):
 
 
 def test_stargan_networks_of_two_models_are_named_right(tmp_path):
-    from i2i.models.stargan.model import Discriminator
+    from i2i.models.stargan.networks import Discriminator
 
     folder = tmp_path / "models"
     folder.mkdir()
@@ -393,7 +393,7 @@ def test_upscale_takes_settings_the_weights_cannot_show(tmp_path, monkeypatch):
 )
 def test_grey_networks_upscale(tmp_path, monkeypatch, channels):
     from i2i.io.imageio import luma, read_image
-    from i2i.jobs import tiling
+    from i2i.ops import tiling
 
     monkeypatch.chdir(tmp_path)
     torch.save(small_rrdb(num_in_ch=channels[0], num_out_ch=channels[1]), "G.pth")
@@ -451,7 +451,7 @@ def test_what_an_output_format_cannot_keep_is_said_once(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("netG", ["unet_64", "unet_512", "resnet_4blocks", "resnet_12blocks"])
 def test_generators_of_other_depths(tmp_path, netG):
-    from i2i.models._shared.blocks import parse_generator
+    from i2i.models._shared.cyclegan_pix2pix.networks import parse_generator
 
     kind, depth = parse_generator(netG)
     torch.manual_seed(0)
