@@ -30,3 +30,15 @@ def pytest_collection_modifyitems(config, items):
 def _isolated_home(tmp_path_factory, monkeypatch):
     """Each test gets its own cache folder, never the user's."""
     monkeypatch.setenv("I2I_HOME", str(tmp_path_factory.mktemp("i2i_home")))
+
+
+@pytest.fixture(autouse=True)
+def _cpu_unless_gpu_test(request, monkeypatch):
+    """Tests compare against CPU fixtures and expect exact resume: `device="auto"` must mean the CPU for them
+    on a machine with an accelerator too (in this process and in the interpreters tests start). Tests
+    marked `gpu` see the devices."""
+    if "gpu" in request.keywords:
+        return
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")

@@ -237,11 +237,16 @@ def test_a_run_that_failed_before_its_first_save_starts_again(paired, tmp_path):
     (broken / "train" / "0.png").write_text("not an image")  # fails at the first step, before any save
     failed = invoke(*tiny_run_options(broken, run), "--steps", "1")
     assert failed.exit_code == 1 and (run / "run.json").exists()
-    resumed = invoke("train", "--run-dir", run, "--resume", "--no-progress")
-    assert_one_line_error(resumed, "start it again without --resume")
-    again = invoke(*tiny_run_options(paired, run), "--steps", "1")
+    again = invoke(*tiny_run_options(paired, run), "--steps", "1")  # started anew without --resume
     assert again.exit_code == 0, again.output
     assert (run / "model.safetensors").exists()
+    # or with --resume: nothing was saved to continue from, so the run starts again as it was stored
+    other = tmp_path / "other"
+    assert invoke(*tiny_run_options(broken, other), "--steps", "1").exit_code == 1
+    resumed = invoke("train", "--run-dir", other, "--resume", "--no-progress", "--data", paired)
+    assert resumed.exit_code == 0, resumed.output
+    assert "stopped before its first checkpoint; starting it again" in resumed.stderr
+    assert (other / "model.safetensors").exists()
 
 
 def test_resume_keeps_the_run_as_it_was(paired, tmp_path):

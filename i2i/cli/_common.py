@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from i2i._version import __version__
 from i2i.errors import I2IError, UsageError
@@ -122,6 +123,10 @@ def print_json(data: Any) -> None:
     out.print_json(json.dumps(data))
 
 
+#: a long text column (a licence, a source) is worth showing once this much of it fits
+_READABLE = 48
+
+
 def show_listing(
     items: list[Any],
     as_json: bool,
@@ -131,16 +136,41 @@ def show_listing(
     *,
     caption: str | None = None,
     show_header: bool = True,
+    drop: Sequence[str] | None = None,
 ) -> None:
-    """A listing command's output: `items` as JSON, or a table with a row of `cells(item)` each."""
+    """A listing command's output: `items` as JSON, or a table with a row of `cells(item)` each.
+
+    With `drop` (column names, least needed first) the table fits the terminal instead of wrapping: every
+    row stays on one line (cut with an ellipsis), and the `drop` columns are left out, in order, while the
+    table is wider than the terminal (`--json` always has every field)."""
     if as_json:
         print_json(items)
         return
+    rows = [list(cells(item)) for item in items]
+    widths = [
+        max([Text.from_markup(c).cell_len for c in (column, *(row[i] for row in rows))])
+        for i, column in enumerate(columns)
+    ]
+    shown = list(range(len(columns)))
+    if drop is not None:
+        for name in drop:
+            if sum(min(widths[i], _READABLE) for i in shown) + 3 * len(shown) + 1 <= out.width:
+                break
+            shown.remove(columns.index(name))
     table = Table(title=title, caption=caption, show_header=show_header)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for item in items:
-        table.add_row(*cells(item))
+    for i in shown:
+        if drop is None:
+            table.add_column(columns[i], overflow="fold")
+        else:
+            table.add_column(columns[i], overflow="ellipsis", no_wrap=True)
+    for row in rows:
+        if drop is None:
+            table.add_row(*(row[i] for i in shown))
+            continue
+        texts = [Text.from_markup(row[i]) for i in shown]
+        for text in texts:  # one line a row: long texts show their readable start
+            text.truncate(_READABLE, overflow="ellipsis")
+        table.add_row(*texts)
     out.print(table)
 
 

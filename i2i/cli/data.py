@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from i2i.cli._common import JsonFlag, friendly_errors, group, out, show_listing
 from i2i.errors import I2IError, UsageError
@@ -96,13 +97,19 @@ def data_list(
     from i2i.hub.resolve import list_datasets
 
     def cells(row: dict) -> list[str]:
+        name = escape(row["name"]) + ("[yellow]*[/]" if row["non_commercial"] else "")
         size = f"{row['approx_size_mb']} MB" if row["approx_size_mb"] else "?"
-        licence = f"[yellow]{row['license']} (non-commercial)[/]" if row["non_commercial"] else row["license"]
         cached = "yes" if row["cached"] else "manual download" if row["manual"] else "no"
-        return [row["name"], row["layout"], size, licence, cached]
+        return [name, row["layout"] or "", size, cached, escape(row["license"] or "")]
 
     show_listing(
-        list_datasets(), as_json, "i2i datasets", ("name", "layout", "size", "licence", "cached"), cells
+        list_datasets(),
+        as_json,
+        "i2i datasets",
+        ("name", "layout", "size", "cached", "licence"),
+        cells,
+        caption="* non-commercial; --json for every field",
+        drop=("licence", "size", "layout"),
     )
 
 

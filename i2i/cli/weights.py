@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from i2i.cli._common import JsonFlag, friendly_errors, group, out, show_listing
 from i2i.errors import UsageError, unknown_name
@@ -25,11 +26,17 @@ def weights_list(
     from i2i.hub.resolve import list_weights
 
     def cells(row: dict) -> list[str]:
-        mark = " [yellow](non-commercial)[/]" if row["non_commercial"] else ""
-        return [row["name"], row["model"], row["license"] + mark, row["source"], row["status"]]
+        name = escape(row["name"]) + ("[yellow]*[/]" if row["non_commercial"] else "")
+        return [name, row["model"], row["status"], escape(row["license"]), escape(row["source"])]
 
     show_listing(
-        list_weights(), as_json, "i2i weights", ("name", "model", "licence", "source", "status"), cells
+        list_weights(),
+        as_json,
+        "i2i weights",
+        ("name", "model", "status", "licence", "source"),
+        cells,
+        caption="* non-commercial: licence or training data; --json for every field",
+        drop=("source", "licence", "model"),
     )
 
 

@@ -43,6 +43,7 @@ class Trainer:
     ):
         name, self.options, self.overrides, self.run_dir = prepare_run(model_name, options, overrides or {})
         self.model_name = name
+        self.restarted = self.options.restarted
         device = resolve_device(self.options.device)
         self.group = distributed.init_from_environment(device.type)
         if self.group.active and device.type == "cuda":
@@ -107,9 +108,21 @@ class Trainer:
         # a catalogue name is pulled on first use; every rank may do it (the pull is locked and atomic)
         data = resolve_dataset(opts.data)
         opts.data = str(data)  # run.json records the folder actually read
+        if self.restarted and self.group.is_main:
+            self.console.print(
+                f"note: {escape(str(self.run_dir))} stopped before its first checkpoint; starting it again"
+            )
         if not opts.resume and not opts.weights:
             # what the data decides (e.g. the number of domains), unless given explicitly
             found = model_class.settings_from_data(data)
+            taken = {k: v for k, v in found.items() if k not in self.overrides}
+            if taken and self.group.is_main:
+                shown = ", ".join(
+                    f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in taken.items()
+                )
+                self.console.print(
+                    f"note: settings from the data: {escape(shown)} (--set KEY=VALUE to change)"
+                )
             self.overrides = {**found, **self.overrides}
         model = self._build()
         dataset = model.training_dataset(data, seed=opts.seed)

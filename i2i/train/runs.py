@@ -38,6 +38,8 @@ class TrainOptions:
     workers: int = 2
     keep_checkpoints: int = 3
     progress: bool = True
+    #: set when --resume found a run that had saved nothing yet, which then starts again from step 0
+    restarted: bool = False
 
 
 def prepare_run(
@@ -65,6 +67,11 @@ def prepare_run(
             merged.steps, merged.epochs = options.steps, options.epochs
         if options.data and Path(options.data) != Path(stored["options"]["data"]):
             merged.data = options.data
+        if not _saved_anything(run_dir):
+            # the run stopped before its first checkpoint: nothing to continue, so it starts again as stored
+            merged.resume = False
+            merged.restarted = True
+            (run_dir / LOG_FILE).unlink(missing_ok=True)
         return stored["model"], merged, stored.get("overrides", {}), run_dir
     if model_name is None:
         raise UsageError("name the model to train, e.g. `i2i train pix2pix --data DIR`")
@@ -87,7 +94,7 @@ def write_run_file(
     """Record what the run reads in `run.json` (a resumed run starts from it)."""
     record = {
         "model": model_name,
-        "options": dataclasses.asdict(options) | {"resume": False},
+        "options": dataclasses.asdict(options) | {"resume": False, "restarted": False},
         "overrides": overrides,
         "config": config,
     }

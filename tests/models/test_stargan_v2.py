@@ -523,3 +523,17 @@ def test_lambda_ds_decays_with_the_step() -> None:
     assert model.lambda_ds_now() == pytest.approx(1.5)
     model.step = 150
     assert model.lambda_ds_now() == 0.0
+
+
+def test_training_from_folders_takes_the_afhq_setting_and_says_so(tmp_path: Path) -> None:
+    data = make_domains(tmp_path / "data", count=4, size=32)
+    settings = [x for k, v in TINY.items() if k != "w_hpf" for x in ("--set", f"{k}={v}")]
+    result = CliRunner().invoke(
+        app,
+        ["train", "stargan-v2", "--data", str(data), "--steps", "1", "--run-dir", str(tmp_path / "run"),
+         "--workers", "0", "--no-progress", "--precision", "fp32", "--device", "cpu", *settings],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "settings from the data:" in result.stderr and "w_hpf=0.0" in result.stderr
+    model = i2i.load(weights=tmp_path / "run" / "model.safetensors", device="cpu")
+    assert model.config.w_hpf == 0 and model.domain_names == ("ember", "ice", "moss")

@@ -366,11 +366,14 @@ class StarGANv2(Model):
 
     @classmethod
     def settings_from_data(cls, data: Path) -> dict[str, Any]:
-        """The number and names of the domains: the sub-folders of the training data."""
+        """The number and names of the domains: the sub-folders of the training data; and `w_hpf=0`, the
+        AFHQ setting: the CelebA-HQ setting (`--set w_hpf=1`) needs aligned faces and FAN weights for the
+        masks, which a folder of images does not promise."""
         from i2i.data.domains import find_domains
 
         names = find_domains(Path(data), "train").names
-        return {"num_domains": len(names), "domains": tuple(names)}  # a tuple: names may hold commas
+        # a tuple: names may hold commas
+        return {"num_domains": len(names), "domains": tuple(names), "w_hpf": 0.0}
 
     def training_dataset(self, data: Path, *, seed: int) -> torch.utils.data.Dataset:
         """One sub-folder per domain (`i2i.data.domains`); the folder names become `config.domains`."""
