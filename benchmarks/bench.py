@@ -156,6 +156,19 @@ def cases(quick: bool) -> list[tuple[str, str, Callable[[], dict]]]:
                 (case, "fp32", lambda s=size, o=settings: sr_case(o, "fp32", s, r)),
                 (case, auto, lambda s=size, o=settings: sr_case(o, "auto", s, r)),
             ]
+    # sr (spandrel's architectures, random weights of the published sizes): i2i's tiled path against
+    # spandrel's own call (fp32, whole image), the reference path
+    for label, arch in SPANDREL_NETWORKS.items():
+        case = f"sr {label} upscale 64x64"
+        found += [
+            (
+                case,
+                "spandrel call, fp32 (reference path)",
+                lambda a=arch: spandrel_case(a, "fp32", 64, r, True),
+            ),
+            (case, "fp32", lambda a=arch: spandrel_case(a, "fp32", 64, r)),
+            (case, auto, lambda a=arch: spandrel_case(a, "auto", 64, r)),
+        ]
     # StarGAN v2 with the AFHQ configuration (img 256, w_hpf 0, 3 domains): latent-guided, F then G;
     # StarGAN v1 with its CelebA configuration (c_dim 5) at 256x256
     afhq = {"num_domains": 3, "w_hpf": 0}
@@ -222,6 +235,54 @@ def sr_case(settings: dict, precision: str, size: int, repeats: int, reference: 
         images = _images(1, size)
         result = timed(lambda: model.translate_images(images), repeats, warmup=1)
     result["output_megapixels_per_s"] = (size * model.scale) ** 2 / 1e6 / result["median_s"]
+    result["input_megapixels_per_s"] = size**2 / 1e6 / result["median_s"]
+    return result
+
+
+def _swinir_light():
+    from spandrel.architectures.SwinIR import SwinIR
+
+    return SwinIR(upscale=4, img_size=64, window_size=8, embed_dim=60, depths=[6, 6, 6, 6], num_heads=[6] * 4,
+                  mlp_ratio=2, upsampler="pixelshuffledirect")  # fmt: skip
+
+
+def _span():
+    from spandrel.architectures.SPAN import SPAN
+
+    return SPAN(num_in_ch=3, num_out_ch=3, feature_channels=48, upscale=4)
+
+
+def _realcugan():
+    from spandrel.architectures.RealCUGAN import UpCunet2x
+
+    return UpCunet2x(in_channels=3, out_channels=3)
+
+
+#: published sizes: SwinIR-light x4 (classical lightweight SR), SPAN x4 (48 channels), Real-CUGAN 2x
+SPANDREL_NETWORKS = {"SwinIR-light x4": _swinir_light, "SPAN x4": _span, "Real-CUGAN x2": _realcugan}
+
+
+def spandrel_case(build: Callable, precision: str, size: int, repeats: int, reference: bool = False) -> dict:
+    """Output megapixels per second of a spandrel architecture (random weights): through the `sr` model's
+    `translate_images` (tiles, blend), or spandrel's own descriptor call in fp32 (the reference path)."""
+    import spandrel
+
+    torch.manual_seed(0)
+    state = build().state_dict()
+    if reference:
+        descriptor = spandrel.ModelLoader().load_from_state_dict(dict(state)).eval()
+        x = torch.rand(1, 3, size, size)
+        result = timed(lambda: descriptor(x), repeats, warmup=1)
+        scale = descriptor.scale
+    else:
+        cls = i2i.registry.model_class("sr")
+        settings, networks = cls.import_official({"": state})
+        model = i2i.load("sr", device="cpu", precision=precision, **settings)
+        model.load_networks(networks)
+        images = _images(1, size)
+        result = timed(lambda: model.translate_images(images), repeats, warmup=1)
+        scale = model.scale
+    result["output_megapixels_per_s"] = (size * scale) ** 2 / 1e6 / result["median_s"]
     result["input_megapixels_per_s"] = size**2 / 1e6 / result["median_s"]
     return result
 

@@ -20,9 +20,15 @@ def upscale(
     inputs: Annotated[
         list[Path], typer.Argument(help="Image files or folders (recursively).", show_default=False)
     ],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model name.")] = common.default_model(
-        "upscale"
-    ),
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model name. Default: detected from --weights (e.g. sr for spandrel's architectures), "
+            f"else {common.default_model('upscale')}.",
+        ),
+    ] = None,
     weights: Annotated[
         str | None,
         typer.Option(
@@ -99,6 +105,7 @@ def upscale(
     - `i2i upscale photo.jpg` (writes photo_x4.jpg beside it)
     - `i2i upscale photos/ -o large/ --outscale 2`
     - `i2i upscale scan.png -o scan-big.png --weights realesr-animevideov3 --tile 256 --device cpu`
+    - `i2i upscale photo.png --weights 4x-SwinIR.pth` (any architecture spandrel knows: `pip install 'i2i[sr]'`)
     """
     from i2i import registry
     from i2i.api import load
@@ -106,9 +113,12 @@ def upscale(
     from i2i.jobs.upscale import UpscaleOptions, default_outscale, plan_outputs, run_upscale
     from i2i.ops import tiling
 
-    if model is None:
-        raise UsageError("give --model: no registered model is the default for upscaling")
-    registry.entry(model)  # an unknown name fails before any file is touched
+    if model is None and weights is None:
+        model = common.default_model("upscale")
+        if model is None:
+            raise UsageError("give --model: no registered model is the default for upscaling")
+    if model is not None:
+        registry.entry(model)  # an unknown name fails before any file is touched
     if tile_mode not in tiling.MODES:
         raise UsageError(f"--tile-mode must be {' or '.join(tiling.MODES)}, not '{tile_mode}'")
     if alpha_upsampler not in tiling.ALPHA_UPSAMPLERS:
@@ -161,7 +171,7 @@ def upscale(
 
 
 def _denoise_blend(
-    model: str,
+    model: str | None,
     weights: str,
     twin: str | None,
     strength: float,

@@ -514,3 +514,33 @@ def test_convert_the_package_file(tmp_path):
     assert result.exit_code == 0, result.output
     model = i2i.load(weights=out, device="cpu")
     assert model.config.arch == "srvgg" and _params(model) == 621_424
+
+
+# ------------------------------------------------------------- architectures i2i does not read from ncnn
+
+UPCONV7 = ["Input input 0 1 x", "Convolution conv0 1 1 x a 0=16 1=3 5=1 6=432", "ReLU relu0 1 1 a b 0=0.1",
+           "Deconvolution deconv 1 1 b y 0=3 1=4 3=2 5=1 6=768"]  # fmt: skip
+UNET = ["Input input 0 1 x", "Convolution conv0 1 1 x a 0=8 1=3 5=1 6=216", "Split split 1 2 a b c",
+        "Pooling pool 1 1 b d 0=1 4=1", "Deconvolution deconv 1 1 d e 0=8 1=2 3=2 5=1 6=256",
+        "Crop crop 1 1 c f -23309=2,4,4", "Eltwise add 2 1 e f y 0=1"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("lines", "stem", "named"),
+    [
+        (UPCONV7, "models-upconv_7_anime_style_art_rgb/scale2.0x_model", "waifu2x upconv7"),
+        (UNET, "models-cunet/noise0_scale2.0x_model", "waifu2x cunet"),
+        (UNET, "models-se/up2x-conservative", "Real-CUGAN"),
+        (UPCONV7, "model", "waifu2x upconv7"),
+        (UNET, "model", "waifu2x cunet or Real-CUGAN"),
+    ],
+)
+def test_ncnn_files_of_other_architectures_are_refused_by_name(tmp_path, lines, stem, named):
+    param = tmp_path / f"{stem}.param"
+    param.parent.mkdir(parents=True, exist_ok=True)
+    blobs = {b for line in lines for b in line.split()[4 + int(line.split()[2]) :][: int(line.split()[3])]}
+    param.write_text(f"7767517\n{len(lines)} {len(blobs)}\n" + "\n".join(lines) + "\n")
+    param.with_suffix(".bin").write_bytes(b"\0" * 16)
+    with pytest.raises(I2IError, match=f"a {named}") as caught:
+        i2i.load(weights=param, device="cpu", precision="fp32")
+    assert "\n" not in str(caught.value)

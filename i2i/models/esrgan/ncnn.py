@@ -92,6 +92,12 @@ def read_param(path: str | Path) -> list[Layer]:
         layer_count, blob_count = (int(v) for v in lines[1].split())
     except (IndexError, ValueError):
         raise I2IError(f"{path}: line 2 should be '<layer count> <blob count>'") from None
+    types = {line.split()[0] for line in lines[2:] if line.split()}
+    if types - LAYER_TYPES and (arch := foreign_architecture(path, types)):
+        raise I2IError(
+            f"{path}: a {arch} ncnn model (layers {', '.join(sorted(types - LAYER_TYPES))}); i2i reads only "
+            "RRDBNet and SRVGGNetCompact from ncnn files, not this architecture"
+        )
     layers = []
     for number, text in enumerate(lines[2:], start=3):
         fields = text.split()
@@ -104,6 +110,24 @@ def read_param(path: str | Path) -> list[Layer]:
     if len(blobs) != blob_count:
         raise I2IError(f"{path}: header says {blob_count} blobs, the layers produce {len(blobs)}")
     return layers
+
+
+def foreign_architecture(path: Path, types: set[str]) -> str | None:
+    """The architecture of an ncnn model i2i does not read, from its file and folder names (as the waifu2x
+    and Real-CUGAN packages name them) or else its layer types; None when neither tells."""
+    where = "/".join(path.parts[-3:]).lower().replace("-", "_")  # the file, its folder and package
+    if "cugan" in where or path.stem.lower().startswith(("up2x", "up3x", "up4x")):
+        return "Real-CUGAN"
+    if "upconv_7" in where or "upconv7" in where:
+        return "waifu2x upconv7"
+    if "cunet" in where:
+        return "waifu2x cunet"
+    unet = {"Deconvolution", "Crop", "Pooling"} <= types
+    if unet:
+        return "waifu2x cunet or Real-CUGAN (a U-Net: Deconvolution, Crop, Pooling)"
+    if "Deconvolution" in types and types <= {"Input", "Convolution", "ReLU", "Padding", "Deconvolution"}:
+        return "waifu2x upconv7 (convolutions, then one Deconvolution)"
+    return None
 
 
 def _parse_layer(path: Path, number: int, fields: list[str]) -> Layer:

@@ -1,0 +1,1 @@
+"""Any super-resolution / restoration checkpoint spandrel recognises (optional extra `i2i[sr]`)."""
