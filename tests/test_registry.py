@@ -95,6 +95,21 @@ def run(args: list[str], site: Path | None, cwd: Path, **env: str) -> subprocess
     )
 
 
+def pip_install(package: Path, site: Path) -> Path:
+    """Install the plugin folder `package` with pip, offline, into the folder `site` (as a user would)."""
+    offline = ["--no-deps", "--no-build-isolation", "--no-index", "--disable-pip-version-check", "--no-input"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", *offline, "--quiet", "--target", str(site), str(package)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=package.parent,
+        env={**os.environ, "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return site
+
+
 def run_script(script: str, site: Path | None, cwd: Path, **env: str) -> dict:
     """Run `script` in a fresh interpreter; it prints one JSON object last."""
     proc = run(["-c", textwrap.dedent(script)], site, cwd, **env)
@@ -127,17 +142,7 @@ def toy_site(tmp_path_factory) -> Path:
     (package / "i2i_toy").mkdir(parents=True)
     (package / "pyproject.toml").write_text(TOY_PYPROJECT)
     (package / "i2i_toy" / "__init__.py").write_text(TOY_SOURCE)
-    site = root / "site"
-    offline = ["--no-deps", "--no-build-isolation", "--no-index", "--disable-pip-version-check", "--no-input"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", *offline, "--quiet", "--target", str(site), str(package)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=root,
-        env={**os.environ, "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull},
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    site = pip_install(package, root / "site")
     assert (site / "i2i_toy" / "__init__.py").is_file()
     assert list(site.glob("i2i_toy_plugin-*.dist-info/entry_points.txt"))
     return site

@@ -6,17 +6,14 @@ change to i2i. CONTRIBUTING.md walks through adding a model from this template."
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.test_registry import cli, run
+from tests.test_registry import cli, pip_install, run
 
 TEMPLATE = Path(__file__).parent / "plugins" / "template_plugin"
 REPO = Path(__file__).parent.parent
@@ -38,17 +35,7 @@ def template_site(tmp_path_factory) -> Path:
         root,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    site = root / "site"
-    offline = ["--no-deps", "--no-build-isolation", "--no-index", "--disable-pip-version-check", "--no-input"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", *offline, "--quiet", "--target", str(site), str(package)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=root,
-        env={**os.environ, "PIP_NO_INDEX": "1", "PIP_CONFIG_FILE": os.devnull},
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    site = pip_install(package, root / "site")
     assert (site / "i2i_template" / "weights" / "template_identity.safetensors").is_file()
     return site
 
