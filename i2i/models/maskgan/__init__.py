@@ -1,0 +1,1 @@
+"""MaskGAN: mask-guided face editing (switchablenorms/CelebAMask-HQ)."""
