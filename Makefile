@@ -7,6 +7,8 @@ BIN    := $(VENV)/bin
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP  := $(VENV)/.i2i-installed
 PYTEST_ARGS ?=
+# `make bench` runs the GPU cases where CUDA is present; DEVICE=cpu or DEVICE=cuda to choose
+DEVICE ?= auto
 
 .PHONY: install test test-all demo lint bench clean
 
@@ -16,7 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(TORCH_SPEC)
-	$(BIN)/python -m pip install --quiet -e '.[dev,sr]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,sr,video,export,metrics,tensorboard,wandb,web]'
 	touch $(STAMP)
 
 test: install
@@ -34,7 +36,7 @@ lint: install
 	$(BIN)/lint-imports
 
 bench: install
-	$(BIN)/python benchmarks/bench.py --json benchmarks/results.json --markdown BENCHMARKS.md --readme README.md
+	$(BIN)/python benchmarks/bench.py --json benchmarks/results.json --markdown BENCHMARKS.md --readme README.md --device $(DEVICE)
 
 clean:
 	rm -rf $(VENV) demo-out build *.egg-info .pytest_cache

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import json
+import os
 import platform
 import re
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -287,23 +290,38 @@ def spandrel_case(build: Callable, precision: str, size: int, repeats: int, refe
     return result
 
 
+def _ms(seconds: float, unit: bool = True) -> str:
+    value = seconds * 1000
+    text = f"{value:.1f}" if value < 100 else f"{value:.0f}"
+    return f"{text} ms" if unit else text
+
+
 def write_markdown(path: Path, results: list[dict], machine: dict, begin=MARK_BEGIN, end=MARK_END) -> None:
     """Replace the table between the `begin`/`end` markers of `path` (append it when they are absent)."""
     lines = [
         begin,
-        f"Measured {machine['date']} on {machine['cpu']} ({machine['threads']} threads), torch {machine['torch']}; "
-        "median of the repetitions (min in brackets).",
+        f"Measured {machine['date']} on {machine.get('gpu') or machine['cpu']}"
+        + ("" if machine.get("gpu") else f" ({machine['threads']} threads)")
+        + f", torch {machine['torch']}; median of the repetitions (min in brackets).",
         "",
-        "| case | precision | time per call | throughput |",
-        "|---|---|---|---|",
+        "| case | precision | time per call | throughput |"
+        + (" peak memory | TFLOP/s (MFU) |" if machine.get("gpu") else ""),
+        "|---|---|---|---|" + ("---|---|" if machine.get("gpu") else ""),
     ]
     for r in results:
         throughput = f"{r['images_per_s']:.2f} images/s" if "images_per_s" in r else ""
         if "output_megapixels_per_s" in r:
             throughput = f"{r['output_megapixels_per_s']:.3f} output MP/s"
-        lines.append(
-            f"| {r['case']} | {r['precision']} | {r['median_s'] * 1000:.0f} ms ({r['min_s'] * 1000:.0f}) | {throughput} |"
-        )
+        if "frames_per_s" in r:
+            throughput = f"{r['frames_per_s']:.2f} frames/s"
+        row = f"| {r['case']} | {r['precision']} | {_ms(r['median_s'])} ({_ms(r['min_s'], unit=False)}) | {throughput} |"
+        if machine.get("gpu"):
+            memory = f"{r['peak_memory_gib']:.2f} GiB" if "peak_memory_gib" in r else ""
+            flops = f"{r['tflop_per_s']:.1f}" if "tflop_per_s" in r else ""
+            if "mfu" in r:
+                flops += f" ({r['mfu'] * 100:.1f} %)"
+            row += f" {memory} | {flops} |"
+        lines.append(row)
     lines.append(end)
     block = "\n".join(lines)
     text = path.read_text() if path.exists() else "# Benchmarks\n\n`make bench` writes this table.\n\n"
@@ -322,7 +340,27 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--only", default="", help="run the cases whose name contains this text")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--device",
+        default=os.environ.get("DEVICE") or "auto",
+        choices=("auto", "cpu", "cuda"),
+        help="cpu: the CPU cases; cuda: the GPU cases; auto: cuda where present (env DEVICE)",
+    )
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="only write the tables of an earlier run's JSON"
+    )
     args = parser.parse_args()
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        tag = "-cuda" if saved["machine"].get("gpu") else ""
+        for path, mark in ((args.markdown, "bench"), (args.readme, "readme-bench")):
+            if path:
+                write_markdown(path, saved["results"], saved["machine"], f"<!-- {mark}{tag}:begin -->",
+                               f"<!-- {mark}{tag}:end -->")  # fmt: skip
+        return
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.threads:
         torch.set_num_threads(args.threads)
     env = environment_report()
@@ -339,24 +377,60 @@ def main() -> None:
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
+    if device == "cuda":
+        machine["gpu"] = torch.cuda.get_device_name()
+    target = args.json if device == "cpu" else args.json.with_name(f"{args.json.stem}-{device}.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
     results = []
-    for case, precision, run in cases(args.quick):
+    for case, precision, run in all_cases(args.quick, device):
         if args.only and args.only not in case:
             continue
-        result = {"case": case, "precision": precision, **run()}
+        try:
+            result = {"case": case, "precision": precision, **normalised(run())}
+        except Exception as exc:  # one case that cannot run here (a missing extra, memory) is reported
+            print(f"{case:45s} {precision:28s} failed: {type(exc).__name__}: {exc}", flush=True)
+            continue
         results.append(result)
         extra = f", {result['images_per_s']:.2f} images/s" if "images_per_s" in result else ""
         if "output_megapixels_per_s" in result:
             extra = f", {result['output_megapixels_per_s']:.3f} output MP/s"
         print(f"{case:45s} {precision:28s} {result['median_s'] * 1000:8.1f} ms{extra}", flush=True)
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+        target.write_text(json.dumps({"machine": machine, "results": results}, indent=2))  # so far
+    target.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+    tag = "" if device == "cpu" else f"-{device}"
     if args.markdown:
-        write_markdown(args.markdown, results, machine)
+        write_markdown(
+            args.markdown, results, machine, f"<!-- bench{tag}:begin -->", f"<!-- bench{tag}:end -->"
+        )
     if args.readme:
         write_markdown(
-            args.readme, results, machine, "<!-- readme-bench:begin -->", "<!-- readme-bench:end -->"
+            args.readme,
+            results,
+            machine,
+            f"<!-- readme-bench{tag}:begin -->",
+            f"<!-- readme-bench{tag}:end -->",
         )
+
+
+def all_cases(quick: bool, device: str) -> list[tuple[str, str, Callable[[], dict]]]:
+    """The CPU cases of this file (on the CPU), then those of every `benchmarks/cases_*.py` module (a
+    `cases(quick, device)` function each)."""
+    found = cases(quick) if device == "cpu" else []
+    here = Path(__file__).resolve().parent
+    sys.path.insert(0, str(here))
+    for path in sorted(here.glob("cases_*.py")):
+        module = importlib.import_module(path.stem)
+        found += module.cases(quick, device)
+    return found
+
+
+def normalised(result: dict) -> dict:
+    """Results in seconds: cases that report milliseconds (`median_ms`, `min_ms`) are converted."""
+    if "median_s" not in result and "median_ms" in result:
+        result["median_s"] = result["median_ms"] / 1000
+        result["min_s"] = result.get("min_ms", result["median_ms"]) / 1000
+    result.setdefault("min_s", result["median_s"])
+    return result
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from i2i.hub import catalogue, resolve
 from i2i.io import checkpoint, official
 from i2i.io.files import sha256_file
 from i2i.model import Model, StateDict, interpolate_networks
+from i2i.runtime import resolve_device
 
 # `--model` of the reference's train_opt.txt -> i2i model names
 _REFERENCE_MODELS = {"pix2pix": "pix2pix", "cycle_gan": "cyclegan"}
@@ -69,6 +70,8 @@ def load(
         return instance
 
     path, entry = local_weights(weights)
+    if path.suffix == ".onnx":  # an `i2i export` file, run by ONNX Runtime
+        return _load_exported(model, path, device)
     if path.is_dir() and (path / "model.safetensors").is_file():  # an i2i run folder: its final model
         path = path / "model.safetensors"
     if path.is_dir():
@@ -128,6 +131,17 @@ def _foreign_reader(path: Path, model: str | None) -> type[Model] | None:
             continue
         return registry.model_class(name)
     return None
+
+
+def _load_exported(model: str | None, path: Path, device: str | torch.device) -> Model:
+    from i2i.models._shared.exported import ExportedModel
+
+    if not path.is_file():
+        raise I2IError(f"{path}: no such file")
+    exported = ExportedModel(path, device=resolve_device(device))
+    if model is not None and model != exported.name:
+        raise I2IError(f"{path} is an exported {exported.name} model, not {model}")
+    return exported
 
 
 def _load_i2i(model, ckpt, entry, device, precision, overrides) -> Model:

@@ -156,6 +156,9 @@ class Option:
     commands: tuple[str, ...] = ("translate",)
     #: the smallest value a number takes (e.g. 1 for a count); the CLI refuses less before any work
     minimum: float | None = None
+    #: a path condition that may name a folder: each input file then takes the file of its own relative
+    #: name there, any image suffix (e.g. one mask per image)
+    per_file: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in OPTION_TYPES:
@@ -167,6 +170,8 @@ class Option:
             raise ValueError(f"option name {self.name!r} is not an identifier")
         if self.minimum is not None and self.type not in ("int", "float"):
             raise ValueError(f"option {self.name}: only numbers have a minimum")
+        if self.per_file and (self.type != "path" or self.multiple or self.setting):
+            raise ValueError(f"option {self.name}: only a single path condition is per_file")
 
     @property
     def long_flag(self) -> str:

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -24,7 +23,7 @@ from i2i._version import __version__
 from i2i.config import Option
 from i2i.errors import I2IError, UsageError
 from i2i.io import checkpoint
-from i2i.ops.padding import pad_to
+from i2i.ops.batch_pixels import from_device_batch, to_device_batch
 from i2i.runtime import autocast, resolve_device, resolve_precision, uses_channels_last
 
 StateDict = dict[str, torch.Tensor]
@@ -95,6 +94,7 @@ class Model(abc.ABC):
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, Any] = {}
         self._inference_ready = False
+        self._channels_last = False
 
     # ------------------------------------------------------------------------------ to implement
 
@@ -361,9 +361,10 @@ class Model(abc.ABC):
     def _prepare_inference(self) -> None:
         if self._inference_ready:
             return
+        self._channels_last = uses_channels_last(self.device, self.networks.values())
         for net in self.networks.values():
             net.requires_grad_(False)
-            if uses_channels_last(self.device):
+            if self._channels_last:
                 net.to(memory_format=torch.channels_last)
         self._inference_ready = True
 
@@ -385,56 +386,44 @@ class Model(abc.ABC):
         return self.input_channels
 
     def to_input_tensor(self, image: Any, channels: int | None = None) -> torch.Tensor:
-        """[0, 1] HWC pixels -> 1xCxHxW in the model's value range, with `channels` channels."""
-        from i2i.io.imageio import luma
-
+        """[0, 1] HWC pixels -> 1xCxHxW in the model's value range, with `channels` channels (on the CPU)."""
         channels = channels or self.input_channels
-        pixels = image.pixels
-        if pixels.shape[2] == 1 and channels == 3:
-            pixels = np.repeat(pixels, 3, axis=2)
-        elif pixels.shape[2] == 3 and channels == 1:
-            pixels = luma(pixels)
-        lo, hi = self.value_range
-        tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
-        return tensor * (hi - lo) + lo
+        return to_device_batch([image], torch.device("cpu"), channels=channels, value_range=self.value_range)
 
     def from_output_tensor(self, y: torch.Tensor, image: Any, input_channels: int = 3) -> Any:
         """1xCxHxW model output -> `ImageData` with the input's bit depth and alpha; greyscale when a grey
         image went through a colour network as three equal channels (a 1-channel network's colour output
         is what it is for, e.g. colourisation)."""
-        from i2i.io.imageio import ImageData, luma, resize_alpha
+        return self.from_output_batch(y, [image], input_channels)[0]
 
-        lo, hi = self.value_range
-        pixels = ((y[0].float().cpu() - lo) / (hi - lo)).clamp_(0, 1).permute(1, 2, 0).numpy()
-        if image.pixels.shape[2] == 1 and pixels.shape[2] == 3 and input_channels == 3:
-            pixels = luma(pixels)  # greyscale in, greyscale out
-        if self.output_rounding == "truncate" and image.bit_depth == 8:
-            pixels = np.floor(pixels * 255.0) / 255.0
-        alpha = image.alpha
-        if alpha is not None and alpha.shape[:2] != pixels.shape[:2]:
-            alpha = resize_alpha(alpha, (pixels.shape[1], pixels.shape[0]))
-        return ImageData(
-            pixels=np.ascontiguousarray(pixels, dtype=np.float32),
-            alpha=alpha,
-            bit_depth=image.bit_depth,
-            source=image.source,
-            format=image.format,
+    def from_output_batch(self, y: torch.Tensor, images: Sequence[Any], input_channels: int = 3) -> list[Any]:
+        """NxCxHxW model output -> one `ImageData` per input (see `from_output_tensor`), copied back at once."""
+        return from_device_batch(
+            y,
+            images,
+            value_range=self.value_range,
+            input_channels=input_channels,
+            truncate=self.output_rounding == "truncate",
         )
 
     def _run_batch(self, images: list[Any], conditions: dict[str, Any]) -> list[Any]:
         height, width = images[0].pixels.shape[:2]
         padded_h, padded_w, _ = self._padded_shape(images[0])
         channels = self.input_channels_for(conditions)
-        x = torch.cat([pad_to(self.to_input_tensor(im, channels), padded_h, padded_w) for im in images])
-        x = x.to(self.device)
-        if uses_channels_last(self.device):
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_device_batch(
+            images,
+            self.device,
+            channels=channels,
+            value_range=self.value_range,
+            padded=(padded_h, padded_w),
+            channels_last=self._channels_last,
+        )
         top, left = (padded_h - height) // 2, (padded_w - width) // 2
         s = self.scale
         with torch.inference_mode(), autocast(self.device, self.precision):
             y = self.forward_tensor(x, **conditions)
         y = y[:, :, top * s : (top + height) * s, left * s : (left + width) * s]
-        return [self.from_output_tensor(y[i : i + 1], im, channels) for i, im in enumerate(images)]
+        return self.from_output_batch(y, images, channels)
 
 
 _LEGACY_NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")

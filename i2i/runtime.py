@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Iterable
 from typing import Literal
 
 import torch
@@ -13,6 +14,7 @@ from i2i.errors import UsageError
 
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+COMPILE_MODES = ("auto", "on", "off")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -81,9 +83,58 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
 
 
-def uses_channels_last(device: torch.device) -> bool:
-    """channels_last is the faster layout for convolutions on CPU (oneDNN) and on CUDA tensor cores."""
-    return device.type in ("cpu", "cuda")
+def uses_channels_last(device: torch.device, networks: Iterable[torch.nn.Module] = ()) -> bool:
+    """Whether inference runs channels_last: on CPU always (oneDNN's layout); on CUDA for networks
+    without instance norm (cuDNN's tensor-core layout), since CUDA's instance norm converts channels_last
+    back to NCHW on every call."""
+    if device.type == "cpu":
+        return True
+    if device.type != "cuda":
+        return False
+    return not any(isinstance(m, torch.nn.InstanceNorm2d) for net in networks for m in net.modules())
+
+
+def configure_backends(device: torch.device, *, deterministic: bool = False) -> None:
+    """Process-wide settings for a run on `device`: cuDNN autotuning on CUDA (each convolution shape is
+    timed once, then its fastest kernel runs), or with `deterministic` the reproducible choice: PyTorch's
+    deterministic algorithms, no autotuning, no TF32."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=False)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+def can_compile(device: torch.device) -> str | None:
+    """Why `torch.compile` cannot be used on `device` (None where it can): it needs Triton on CUDA."""
+    if device.type != "cuda":
+        return f"compilation is used on CUDA only, not on {device.type}"
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        return "compilation needs Triton, which is not installed"
+    return None
+
+
+def compile_networks(networks: Iterable[torch.nn.Module], device: torch.device, mode: str) -> str | None:
+    """Compile `networks` in place (`nn.Module.compile`: parameters and state-dict keys unchanged) when
+    `mode` is `on`, or `auto` on a device that supports it; returns what was done, for the log."""
+    if mode not in COMPILE_MODES:
+        raise UsageError(f"unknown --compile '{mode}'; use one of {', '.join(COMPILE_MODES)}")
+    if mode == "off":
+        return None
+    why_not = can_compile(device)
+    if why_not is not None:
+        if mode == "on":
+            raise UsageError(f"--compile on: {why_not}; use --compile auto or off")
+        return None
+    for net in networks:
+        net.compile()
+    return "networks compiled with torch.compile (the first steps are slower while it compiles)"
 
 
 def environment_report() -> dict[str, object]:

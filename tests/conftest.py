@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
 
 import pytest
 import torch
+import torch._dynamo  # noqa: F401  (before any test patches torch.backends.mps.is_available, which it reads)
+
+# the same for spandrel (the `sr` model), imported while detecting checkpoint files
+with contextlib.suppress(ImportError):
+    import spandrel  # noqa: F401
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -20,11 +20,14 @@ COMMANDS = (
     "translate",
     "upscale",
     "convert",
+    "export",
     "env",
     "demo",
     "data",
     "weights",
     "evaluate",
+    "mask",
+    "serve",
 )
 
 for _module in COMMANDS:

@@ -196,6 +196,20 @@ Format = Annotated[str, typer.Option("--format", help="same, png, jpeg, webp, ti
 NoProvenance = Annotated[bool, typer.Option("--no-provenance", help="Do not tag outputs with model/weights.")]
 MaxPixels = Annotated[int | None, typer.Option("--max-pixels", help="Refuse larger images.")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="No progress bar.")]
+PngLevel = Annotated[
+    int,
+    typer.Option(
+        "--png-level",
+        help="zlib level of PNG outputs: 0 (fastest, largest) to 9 (smallest, slowest).",
+    ),
+]
+SkipExisting = Annotated[
+    bool,
+    typer.Option(
+        "--skip-existing",
+        help="Skip inputs whose outputs are all there already (to finish an interrupted run).",
+    ),
+]
 
 
 def overrides(assignments: list[str] | None, settings: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -244,6 +258,13 @@ def check_destination(destination: Path, single_file: bool, count: int) -> None:
 def is_single_file(inputs: list[Path], count: int, output: Path) -> bool:
     """One input file written to one output file (a name with a suffix that is not a folder)."""
     return count == 1 and inputs[0].is_file() and bool(output.suffix) and not output.is_dir()
+
+
+def check_png_level(level: int) -> int:
+    """`level` if it is a zlib level, else a `UsageError` naming the flag."""
+    if not 0 <= level <= 9:
+        raise UsageError(f"--png-level must be 0 (no compression) to 9 (smallest), not {level}")
+    return level
 
 
 def check_counts(**given: int | None) -> None:

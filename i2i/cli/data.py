@@ -37,7 +37,8 @@ def data_synth(
         typer.Option(
             "--task",
             help="paired (labels2shapes, pix2pix), unpaired (day2night, CycleGAN), domains (StarGAN v2), "
-            "attributes (CelebA format, StarGAN) or images (super-resolution).",
+            "attributes (CelebA format, StarGAN), images (super-resolution) or masks (faces + label maps, "
+            "MaskGAN).",
         ),
     ] = "paired",
     domains: Annotated[int, typer.Option("--domains", help="Domains of the `domains` task.")] = 3,

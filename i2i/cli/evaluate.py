@@ -1,9 +1,10 @@
 """`i2i eval paired|unpaired|domains|sr`: a model measured against ground truth.
 
-Each sub-command is a function of its own arguments and a `load` callable that returns the model; the
-`evaluation` decorator gives it what all share, written once: the `--weights`, `--model`, `--device`,
-`--precision` and `--json` flags, the model-declared settings (e.g. `--domains`), loading, and printing
-the report (its lines, or JSON).
+Each sub-command is a function of its own arguments, a `load` callable that returns the model and the
+`quality` options (FID/KID/LPIPS, `i2i.jobs.quality`); the `evaluation` decorator gives it what all
+share, written once: the `--weights`, `--model`, `--device`, `--precision`, `--metrics` (with the feature
+networks' weights) and `--json` flags, the model-declared settings (e.g. `--domains`), loading, and
+printing the report (its lines, or JSON).
 """
 
 from __future__ import annotations
@@ -19,11 +20,27 @@ import typer
 from i2i.cli import _common as common
 from i2i.cli._flags import Declared, model_flags
 from i2i.errors import UsageError
+from i2i.jobs.quality import INCEPTION, LPIPS_BACKBONE, QualityOptions, quality_line
+from i2i.ops.quality import KID_SUBSET_SIZE
 
 eval_app = common.group("eval", "Measure a model against ground truth.")
 
 #: what a measurement returns: the report (printed as JSON with --json) and its lines otherwise
 Measured = tuple[Any, Iterable[str]]
+
+Metrics = Annotated[
+    str,
+    typer.Option(
+        "--metrics", help="Also compute fid, kid and/or lpips (comma-separated, or all); see README."
+    ),
+]
+Inception = Annotated[
+    str, typer.Option("--inception", help="FID/KID Inception weights: catalogue name or .pth path.")
+]
+LpipsWeights = Annotated[
+    str, typer.Option("--lpips-weights", help="LPIPS AlexNet backbone: catalogue name or .pth path.")
+]
+KidSubsetSize = Annotated[int, typer.Option("--kid-subset-size", help="KID subset size (capped at the set).")]
 
 
 def _shared_parameters(weights_required: bool, default_model: str | None) -> list[inspect.Parameter]:
@@ -33,6 +50,10 @@ def _shared_parameters(weights_required: bool, default_model: str | None) -> lis
         ("model", common.ModelName, default_model),
         ("device", common.Device, "auto"),
         ("precision", common.Precision, "auto"),
+        ("metrics", Metrics, ""),
+        ("inception", Inception, INCEPTION),
+        ("lpips_weights", LpipsWeights, LPIPS_BACKBONE),
+        ("kid_subset_size", KidSubsetSize, KID_SUBSET_SIZE),
         ("as_json", common.JsonFlag, False),
         ("declared", Declared, None),
     ]
@@ -44,25 +65,33 @@ def _shared_parameters(weights_required: bool, default_model: str | None) -> lis
 def evaluation(
     name: str, folder_help: str, *, weights_required: bool = True, default_model: str | None = None
 ) -> Callable:
-    """Register `measure(load, folder: Path, **options) -> (report, lines)` as `i2i eval NAME FOLDER`: the
-    folder argument (`folder_help`), then the shared flags and the measurement's own options; `load()`
-    loads the model they name."""
+    """Register `measure(load, quality, folder: Path, **options) -> (report, lines)` as
+    `i2i eval NAME FOLDER`: the folder argument (`folder_help`), then the shared flags and the
+    measurement's own options; `load()` loads the model they name, `quality` says which of FID/KID/LPIPS
+    to add."""
 
     def decorate(measure: Callable[..., Measured]) -> Callable[..., Measured]:
-        own = list(inspect.signature(measure, eval_str=True).parameters.values())[1:]
+        own = list(inspect.signature(measure, eval_str=True).parameters.values())[2:]
         own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
         own[0] = own[0].replace(annotation=Annotated[Path, typer.Argument(help=folder_help)])
         shared = _shared_parameters(weights_required, default_model)
 
         @functools.wraps(measure)
-        def command(*, weights, model, device, precision, as_json, declared, **options: Any) -> None:
+        def command(
+            *, weights, model, device, precision, metrics, inception, lpips_weights, kid_subset_size,
+            as_json, declared, **options: Any,
+        ) -> None:  # fmt: skip
             from i2i.api import load
+            from i2i.jobs.quality import parse_metrics
 
             def load_model():
                 chosen = weights or common.default_weights(model)
                 return load(model, chosen, device=device, precision=precision, **declared.settings)
 
-            report, lines = measure(load_model, **options)
+            quality = QualityOptions(
+                parse_metrics(metrics), inception, lpips_weights, kid_subset_size=kid_subset_size
+            )
+            report, lines = measure(load_model, quality, **options)
             if as_json:
                 common.print_json(report)
                 return
@@ -85,12 +114,14 @@ def _scores(r: dict) -> str:
     text = f"L1 {r['l1']:.4f}, PSNR {r['psnr_db']:.2f} dB"
     if "identity_l1" in r:
         text += f" (input itself: L1 {r['identity_l1']:.4f}, PSNR {r['identity_psnr_db']:.2f} dB)"
-    return text
+    extra = quality_line(r)
+    return f"{text}; {extra}" if extra else text
 
 
 @evaluation("paired", "Paired dataset folder (aligned or A/ B/ layout).")
 def eval_paired(
     load: Callable,
+    quality: QualityOptions,
     data: Path,
     phase: Annotated[str, typer.Option("--phase", help="Split to evaluate: test, val or train.")] = "test",
 ) -> Measured:
@@ -100,13 +131,14 @@ def eval_paired(
     """
     from i2i.jobs.evaluate import evaluate_paired
 
-    report = evaluate_paired(load(), data, phase=phase)
+    report = evaluate_paired(load(), data, phase=phase, quality=quality)
     return report, [f"{report['images']} {phase} images: {_scores(report)}"]
 
 
 @evaluation("unpaired", "Folder with testA/ (testB/) and truth/testA_to_B/ (truth/testB_to_A/).")
 def eval_unpaired(
     load: Callable,
+    quality: QualityOptions,
     data: Path,
     direction: Annotated[str, typer.Option("--direction", help="AtoB, BtoA or both.")] = "both",
 ) -> Measured:
@@ -120,28 +152,58 @@ def eval_unpaired(
         raise UsageError(f"--direction must be AtoB, BtoA or both, not '{direction}'")
     loaded = load()
     directions = ("AtoB", "BtoA") if direction == "both" else (direction,)
-    reports = [evaluate_unpaired(loaded, data, direction=d) for d in directions]
+    reports = [evaluate_unpaired(loaded, data, direction=d, quality=quality) for d in directions]
     return reports, [f"{r['direction']}: {r['images']} images: {_scores(r)}" for r in reports]
 
 
 @evaluation("domains", "Multi-domain dataset: train/<domain>/ (classifier) and val/<domain>/.")
 def eval_domains(
     load: Callable,
+    quality: QualityOptions,
     data: Path,
     phase: Annotated[str, typer.Option("--phase", help="Split whose images are translated.")] = "val",
+    protocol: Annotated[
+        str,
+        typer.Option("--protocol", help="classifier, or stargan-v2: FID per domain pair, LPIPS diversity."),
+    ] = "classifier",
+    outputs_per_image: Annotated[
+        int, typer.Option("--outputs-per-image", help="stargan-v2 protocol: styles per source image.")
+    ] = 10,
 ) -> Measured:
     """How often translations land in the target domain (a small classifier trained on the train split),
-    latent- and reference-guided, next to how often the sources are classified as that domain.
+    latent- and reference-guided, next to how often the sources are classified as that domain; or, with
+    `--protocol stargan-v2`, the StarGAN v2 paper's FID per domain pair and LPIPS diversity.
 
-    Example: `i2i eval domains datasets/palettes --weights stargan-v2-synth-palettes`
+    Examples:
+    - `i2i eval domains datasets/palettes --weights stargan-v2-synth-palettes`
+    - `i2i eval domains datasets/palettes --weights stargan-v2-synth-palettes --protocol stargan-v2`
     """
+    from i2i.jobs.diversity import evaluate_stargan_v2_protocol
     from i2i.jobs.evaluate import evaluate_domains
 
+    if protocol not in ("classifier", "stargan-v2"):
+        raise UsageError(f"--protocol must be classifier or stargan-v2, not '{protocol}'")
     loaded = load()
-    reports = [evaluate_domains(loaded, data, phase=phase, reference_guided=r) for r in (False, True)]
+    if protocol == "stargan-v2":
+        protocol_reports = [
+            evaluate_stargan_v2_protocol(
+                loaded, data, reference_guided=r, outputs_per_image=outputs_per_image, quality=quality
+            )
+            for r in (False, True)
+        ]
+        return protocol_reports, [
+            f"{r['mode']}-guided, {r['outputs_per_image']} outputs per image: FID {r['fid_mean']:.2f}, "
+            f"LPIPS {r['lpips_mean']:.4f} (means over {len(r['tasks'])} domain pairs; --json for each)"
+            for r in protocol_reports
+        ]
+    reports = [
+        evaluate_domains(loaded, data, phase=phase, reference_guided=r, quality=quality)
+        for r in (False, True)
+    ]
     return reports, [
         f"{r['mode']}-guided: {r['translations']} translations, {r['in_target_domain']:.1%} in the target "
         f"domain (the sources themselves: {r['sources_in_target_domain']:.1%})"
+        + (f"; mean over target domains: {quality_line(r)}" if quality_line(r) else "")
         for r in reports
     ]
 
@@ -155,6 +217,7 @@ def eval_domains(
 )
 def eval_sr(
     load: Callable,
+    quality: QualityOptions,
     hr_dir: Path,
     crop_border: Annotated[int | None, typer.Option("--crop-border", help="Default: the scale.")] = None,
 ) -> Measured:
@@ -165,11 +228,12 @@ def eval_sr(
     """
     from i2i.jobs.evaluate import evaluate_sr
 
-    report = evaluate_sr(load(), hr_dir, crop_border=crop_border)
+    report = evaluate_sr(load(), hr_dir, crop_border=crop_border, quality=quality)
     b = report["bicubic"]
     return report, [
         f"{report['images']} images, x{report['scale']}, crop {report['crop_border']}: "
         f"PSNR Y {report['psnr_y']:.2f} dB, SSIM Y {report['ssim_y']:.4f}, "
         f"PSNR RGB {report['psnr_rgb']:.2f} dB, SSIM RGB {report['ssim_rgb']:.4f} "
         f"(bicubic: {b['psnr_y']:.2f} / {b['ssim_y']:.4f} / {b['psnr_rgb']:.2f} / {b['ssim_rgb']:.4f})"
+        + (f"; {quality_line(report)}" if quality_line(report) else "")
     ]

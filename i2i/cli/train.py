@@ -8,6 +8,7 @@ import typer
 
 from i2i.cli._common import Device, NoProgress, Precision, Settings, app, friendly_errors, overrides
 from i2i.cli._flags import Declared, model_flags
+from i2i.errors import UsageError
 
 
 @app.command()
@@ -45,6 +46,30 @@ def train(
     log_every: Annotated[int, typer.Option("--log-every", help="Update losses every N steps.")] = 10,
     workers: Annotated[int, typer.Option("--workers", help="Data loading processes.")] = 2,
     keep_checkpoints: Annotated[int, typer.Option("--keep-checkpoints")] = 3,
+    log: Annotated[
+        list[str] | None,
+        typer.Option("--log", help="Also log to tensorboard and/or wandb (repeatable; log.jsonl always)."),
+    ] = None,
+    eval_every: Annotated[
+        int, typer.Option("--eval-every", help="Log held-out metrics every N steps (0: never).")
+    ] = 0,
+    eval_metrics: Annotated[
+        str, typer.Option("--eval-metrics", help="FID/KID/LPIPS of --eval-every: fid,kid,lpips or all.")
+    ] = "all",
+    compile_: Annotated[
+        str,
+        typer.Option(
+            "--compile",
+            help="torch.compile the networks: auto (on CUDA for runs of 2000+ steps), on, off.",
+        ),
+    ] = "auto",
+    deterministic: Annotated[
+        bool,
+        typer.Option(
+            "--deterministic",
+            help="Reproducible GPU runs: deterministic algorithms, no cuDNN autotuning, no TF32 (slower).",
+        ),
+    ] = False,
     no_progress: NoProgress = False,
     declared: Declared = None,
 ) -> None:
@@ -56,7 +81,13 @@ def train(
     - `i2i train --run-dir runs/facades --resume --steps 4000`
     - `i2i train esrgan --data DIV2K_train_HR --stage gan --weights runs/psnr/model.safetensors --vgg19-weights vgg19-dcbb9e9d.pth`
     - `torchrun --nproc_per_node=2 -m i2i train pix2pix --data DIR --device cpu`
+    - `i2i train cyclegan --data horse2zebra --device cuda --batch-size 8 --compile on --deterministic`
+    - `i2i train pix2pix --data facades --log tensorboard --log wandb --eval-every 1000 --run-dir runs/f`
     """
+    from i2i import registry
+    from i2i.jobs import held_out
+    from i2i.runtime import COMPILE_MODES
+    from i2i.train.loggers import check_kinds
     from i2i.train.loop import TrainOptions
     from i2i.train.loop import train as run_training
 
@@ -77,5 +108,16 @@ def train(
         workers=workers,
         keep_checkpoints=keep_checkpoints,
         progress=not no_progress,
+        compile=compile_,
+        deterministic=deterministic,
+        log=list(check_kinds(log or [])),
+        eval_every=eval_every,
+        eval_metrics=eval_metrics,
     )
-    run_training(model, options, overrides(set_, declared.settings))
+    if compile_ not in COMPILE_MODES:
+        raise UsageError(f"--compile must be one of {', '.join(COMPILE_MODES)}, not '{compile_}'")
+    if eval_every < 0:
+        raise UsageError("--eval-every must be 0 (never) or more")
+    if eval_every and model:
+        held_out.check_layout(registry.model_class(model).data_layout, model)
+    run_training(model, options, overrides(set_, declared.settings), held_out.evaluate_held_out)

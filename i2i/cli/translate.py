@@ -9,7 +9,9 @@ import typer
 
 from i2i.cli import _common as common
 from i2i.cli._flags import Declared, header_paths, model_flags
+from i2i.cli._video import video_flags
 from i2i.errors import I2IError, UsageError
+from i2i.io.png_encode import DEFAULT_PNG_LEVEL
 
 
 def _split_paths(paths: list[Path], output: Path | None) -> tuple[list[Path], Path]:
@@ -25,6 +27,7 @@ def _split_paths(paths: list[Path], output: Path | None) -> tuple[list[Path], Pa
 @common.app.command()
 @common.friendly_errors
 @model_flags("translate")
+@video_flags("translate")  # video files among the inputs: i2i.jobs.video
 def translate(
     paths: Annotated[
         list[Path], typer.Argument(help="Input files/folders, then the output folder.", show_default=False)
@@ -53,6 +56,8 @@ def translate(
     no_provenance: common.NoProvenance = False,
     max_pixels: common.MaxPixels = None,
     no_progress: common.NoProgress = False,
+    skip_existing: common.SkipExisting = False,
+    png_level: common.PngLevel = DEFAULT_PNG_LEVEL,
 ) -> None:
     """Translate images or folders (recursively, mirroring sub-folders).
 
@@ -64,11 +69,13 @@ def translate(
     - `i2i translate --model stargan-v2 --weights W --target-domain dog --reference ref.png in/ out/`
     - `i2i translate --weights 100000_nets_ema.ckpt --domains cat,dog,wild --target-domain wild in/ out/`
     - `i2i translate --model stargan --weights 200000-G.ckpt --attrs Blond_Hair,Male faces/ out/`
+    - `i2i translate --model maskgan --weights latest_net_G.pth faces/ out/ --mask masks/ --target-mask edited/`
     - `i2i translate --weights W --cond target_domain=dog in/ out/` (any model's option, by name)
     """
     from i2i import registry
     from i2i.api import load
     from i2i.io import imageio
+    from i2i.jobs.batch import join_processes
     from i2i.jobs.translate import run_translation
 
     if model is not None:
@@ -81,6 +88,7 @@ def translate(
         raise I2IError(f"no images found in {', '.join(map(str, inputs))}")
     single_file = common.is_single_file(inputs, len(files), destination)
     common.check_destination(destination, single_file, len(files))
+    group, device = join_processes(device)
     loaded = load(
         model,
         weights or common.default_weights(model),
@@ -106,6 +114,9 @@ def translate(
         header=header_paths(conditions, options),
         console=common.err,
         progress=not no_progress,
+        group=group,
+        skip_existing=skip_existing,
+        png_level=common.check_png_level(png_level),
     )
     if failures:
         raise typer.Exit(1)

@@ -10,12 +10,15 @@ import typer
 
 from i2i.cli import _common as common
 from i2i.cli._flags import Declared, model_flags
+from i2i.cli._video import video_flags
 from i2i.errors import I2IError, UsageError
+from i2i.io.png_encode import DEFAULT_PNG_LEVEL
 
 
 @common.app.command()
 @common.friendly_errors
 @model_flags("upscale", conditions=False)
+@video_flags("upscale")  # video files among the inputs: i2i.jobs.video
 def upscale(
     inputs: Annotated[
         list[Path], typer.Argument(help="Image files or folders (recursively).", show_default=False)
@@ -95,6 +98,8 @@ def upscale(
         ),
     ] = None,
     no_progress: common.NoProgress = False,
+    skip_existing: common.SkipExisting = False,
+    png_level: common.PngLevel = DEFAULT_PNG_LEVEL,
     declared: Declared = None,
 ) -> None:
     """Upscale images or folders with a super-resolution model, tile by tile (any image size).
@@ -110,6 +115,7 @@ def upscale(
     from i2i import registry
     from i2i.api import load
     from i2i.io import imageio
+    from i2i.jobs.batch import join_processes
     from i2i.jobs.upscale import UpscaleOptions, default_outscale, plan_outputs, run_upscale
     from i2i.ops import tiling
 
@@ -138,6 +144,7 @@ def upscale(
         common.check_destination(output, common.is_single_file(inputs, len(files), output), len(files))
     chosen = weights or common.default_weights(model)
     settings = common.overrides(set_, declared.settings)
+    group, device = join_processes(device)
     if denoise_strength is None:
         loaded = load(model, chosen, device=device, precision=precision, **settings)
     else:
@@ -165,6 +172,9 @@ def upscale(
         max_pixels=max_pixels,
         console=common.err,
         progress=not no_progress,
+        group=group,
+        skip_existing=skip_existing,
+        png_level=common.check_png_level(png_level),
     )
     if failures:
         raise typer.Exit(1)

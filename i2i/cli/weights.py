@@ -27,7 +27,8 @@ def weights_list(
 
     def cells(row: dict) -> list[str]:
         name = escape(row["name"]) + ("[yellow]*[/]" if row["non_commercial"] else "")
-        return [name, row["model"], row["status"], escape(row["license"]), escape(row["source"])]
+        model = row["model"] or f"({row['task']})"  # the feature networks of `i2i eval --metrics`: no model
+        return [name, model, row["status"], escape(row["license"]), escape(row["source"])]
 
     show_listing(
         list_weights(),

@@ -2,7 +2,7 @@
 folder for it and how `i2i data synth` writes a synthetic one.
 
 Built in: `paired` (pix2pix), `unaligned` (CycleGAN; also called `unpaired`), `domains` (StarGAN v2),
-`attributes` (StarGAN) and `images` (super-resolution), each in its own module of `i2i.data`. A plugin
+`attributes` (StarGAN), `images` (super-resolution) and `masks` (MaskGAN), each in its own module of `i2i.data`. A plugin
 registers a layout of its own with `register_layout` when it is imported.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from i2i.data import attributes, domains, images, paired, unaligned
+from i2i.data import attributes, domains, images, masks, paired, unaligned
 from i2i.data.files import CHECK_LIMIT, LayoutReport
 from i2i.errors import I2IError, UsageError, unknown_name
 
@@ -127,3 +127,4 @@ register_layout(
     )
 )
 register_layout(_builtin("images", "a folder of high-resolution images (super-resolution)", images))
+register_layout(_builtin("masks", "images/ + masks/ (class-id label maps) by file name (MaskGAN)", masks))

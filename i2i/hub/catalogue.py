@@ -41,8 +41,14 @@ SECTIONS = ("weights", "datasets")
 
 
 def _catalogue() -> dict[str, dict[str, dict[str, Any]]]:
-    """Every registered model's catalogue file, merged: `{"weights": {...}, "datasets": {...}}`."""
-    return _merged(tuple((e.name, e.catalogue) for e in registry.entries() if e.catalogue is not None))
+    """Every registered model's catalogue file and the hub's own (`FEATURE_NETWORKS`), merged:
+    `{"weights": {...}, "datasets": {...}}`."""
+    models = tuple((e.name, e.catalogue) for e in registry.entries() if e.catalogue is not None)
+    return _merged((*models, ("", FEATURE_NETWORKS)))
+
+
+#: weights of no model: the feature networks of FID/KID and LPIPS (`i2i.jobs.quality`), `"model": null`
+FEATURE_NETWORKS = Path(__file__).with_name("feature_networks.json")
 
 
 @functools.cache

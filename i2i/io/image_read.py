@@ -234,14 +234,16 @@ def _png_orientation(path: Path) -> int:
 
 
 def _read_tiff16(path: Path, limit: int) -> ImageData | None:
-    """16-bit TIFFs with several samples (RGB, RGBA, grey+alpha) via tifffile; None leaves the rest to Pillow."""
+    """16-bit and floating-point TIFFs with several samples (RGB, RGBA, grey+alpha) via tifffile (floats in
+    [0, 1], kept at 16 bits); None leaves the rest to Pillow."""
     try:
         tif = tifffile.TiffFile(path)
     except (tifffile.TiffFileError, *_DECODE_ERRORS):
         return None
     with tif:
         page = tif.pages.first
-        if page.dtype != np.uint16 or page.samplesperpixel == 1:
+        floating = page.dtype is not None and page.dtype.kind == "f"
+        if (page.dtype != np.uint16 and not floating) or page.samplesperpixel == 1:
             return None
         _check_pixels(path, (page.imagewidth, page.imagelength), limit)
         _check_tiff16_layout(path, page)
@@ -257,6 +259,9 @@ def _read_tiff16(path: Path, limit: int) -> ImageData | None:
         orientation = int(page.tags.valueof(EXIF_ORIENTATION, 1))
     if page.axes == "SYX":
         array = np.moveaxis(array, 0, -1)
+    if floating:
+        array = _float_in_unit_range(array.astype(np.float32), str(path))
+        return replace(from_array(upright(array, orientation), bit_depth=16), format="tiff")
     return replace(from_array(upright(array, orientation)), format="tiff")
 
 
@@ -266,8 +271,8 @@ def _check_tiff16_layout(path: Path, page: tifffile.TiffPage) -> None:
     colour = page.photometric == tifffile.PHOTOMETRIC.RGB and samples in (3, 4)
     if not (grey_alpha or colour) or page.axes not in ("YXS", "SYX"):
         raise I2IError(
-            f"{path}: unsupported 16-bit TIFF layout ({page.photometric.name}, {samples} samples, axes {page.axes}); "
-            "save it as 16-bit grey, RGB or RGBA"
+            f"{path}: unsupported {page.dtype} TIFF layout ({page.photometric.name}, {samples} samples, axes "
+            f"{page.axes}); save it as 16-bit grey, RGB or RGBA"
         )
 
 

@@ -1,17 +1,26 @@
 """The per-file loop every batch command runs (translate, upscale): each input has its planned outputs;
 an output claimed by two inputs, or one that would overwrite an input, fails that input alone; a file that
 cannot be read, processed or written is reported in one line and the others still run; a progress bar,
-then one summary line."""
+then one summary line.
+
+Under `torchrun` the jobs are shared out: process k of n takes every n-th job from the k-th, so each input
+is done once and its outputs are what one process writes; rank 0 prints one summary for all. With
+`skip_existing`, inputs whose outputs are all there already (an interrupted run) are skipped."""
 
 from __future__ import annotations
 
+import atexit
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
+import torch.distributed as dist
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from i2i.train.distributed import ProcessGroup
 
 #: an input and the outputs it writes
 Job = tuple[Path, tuple[Path, ...]]
@@ -35,8 +44,12 @@ class FileLoop:
         progress: bool = True,
         overwrite_advice: str = "choose another output folder",
         clash_advice: str = "rename one of them or keep the formats (--format same)",
+        group: ProcessGroup | None = None,
+        skip_existing: bool = False,
     ) -> None:
         self.console = console or Console(stderr=True)
+        self.group = group or ProcessGroup()
+        self.skip_existing = skip_existing
         self.failures: list[tuple[Path, str]] = []
         self._advice = (overwrite_advice, clash_advice)
         self._bar = Progress(
@@ -46,7 +59,7 @@ class FileLoop:
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
             console=self.console,
-            disable=not progress,
+            disable=not progress or not self.group.is_main,
         )
         self._detail = None
 
@@ -63,24 +76,31 @@ class FileLoop:
         if self._detail is not None:
             self._bar.update(self._detail, completed=done, total=total, visible=True)
 
-    def _claimed(self, jobs: Sequence[Job]) -> Callable[[Job], bool]:
+    def _claimed(self, jobs: Sequence[Job]) -> list[Job]:
+        """The jobs that may go ahead; the others fail, each with its reason. Every process decides over
+        all the jobs (so all agree), and reports only its own share."""
         inputs = {path.resolve() for path, _ in jobs}
         owners: dict[Path, Path] = {}  # output -> the input writing it (a.jpg and a.webp -> a.png clash)
         overwrite, clash = self._advice
-
-        def may_go(job: Job) -> bool:
-            path, targets = job
+        rank, size = self.group.rank, self.group.world_size
+        ready = []
+        for index, (path, targets) in enumerate(jobs):
+            problem = None
             for target in targets:
                 if target.resolve() in inputs:
-                    self.fail(path, f"{path}: the output {target} would overwrite an input; {overwrite}")
-                    return False
+                    problem = f"{path}: the output {target} would overwrite an input; {overwrite}"
+                    break
                 other = owners.setdefault(target.resolve(), path)
                 if other != path:
-                    self.fail(path, f"{path}: its output {target} is also the output of {other}; {clash}")
-                    return False
-            return True
-
-        return may_go
+                    problem = f"{path}: its output {target} is also the output of {other}; {clash}"
+                    break
+            if index % size != rank:
+                continue
+            if problem is not None:
+                self.fail(path, problem)
+            else:
+                ready.append((path, targets))
+        return ready
 
     def run(
         self,
@@ -90,27 +110,58 @@ class FileLoop:
         summary: Callable[[int, int], str],
         chunk: int = 1,
     ) -> list[tuple[Path, str]]:
-        """Run `process` over `jobs` in chunks of `chunk`, then print `summary(done, total)` followed by
-        the time taken and, if any, how many failed. Returns the failures."""
-        may_go = self._claimed(jobs)
+        """Run `process` over `jobs` (this process's share of them) in chunks of `chunk`, then print
+        `summary(done, total)` followed by the time taken and, if any, how many were skipped and failed.
+        Returns the failures (of every process)."""
         start = time.perf_counter()
+        ready = self._claimed(jobs)
+        skipped = 0
+        if self.skip_existing:
+            todo = [job for job in ready if not all(t.is_file() for t in job[1])]
+            skipped, ready = len(ready) - len(todo), todo
         size = max(1, chunk)
         with self._bar:
-            files = self._bar.add_task("images", total=len(jobs))
+            files = self._bar.add_task("images", total=len(ready))
             self._detail = self._bar.add_task("tiles", total=None, visible=False)
-            for i in range(0, len(jobs), size):
-                batch = jobs[i : i + size]
-                ready = [job for job in batch if may_go(job)]
-                if ready:
-                    self._bar.update(self._detail, completed=0, total=None)
-                    process(ready)
+            for i in range(0, len(ready), size):
+                batch = ready[i : i + size]
+                self._bar.update(self._detail, completed=0, total=None)
+                process(batch)
                 self._bar.advance(files, len(batch))
             self._bar.update(self._detail, visible=False)
+        failures, skipped = self._gather(skipped)
         elapsed = time.perf_counter() - start
-        done = len(jobs) - len(self.failures)
+        done = len(jobs) - len(failures) - skipped
         rate = done / elapsed if elapsed > 0 else 0.0
         line = f"{summary(done, len(jobs))} in {elapsed:.1f}s ({rate:.2f} images/s)"
-        if self.failures:
-            line += f"; [red]{len(self.failures)} failed[/]"
-        self.console.print(line, highlight=False, soft_wrap=True)
-        return self.failures
+        if self.group.active:
+            line += f" with {self.group.world_size} processes"
+        if skipped:
+            line += f"; {skipped} skipped (outputs already there)"
+        if failures:
+            line += f"; [red]{len(failures)} failed[/]"
+        if self.group.is_main:
+            self.console.print(line, highlight=False, soft_wrap=True)
+        return failures
+
+    def _gather(self, skipped: int) -> tuple[list[tuple[Path, str]], int]:
+        """Every process's failures and skipped count, in all processes."""
+        if not self.group.active:
+            return self.failures, skipped
+        parts: list = [None] * self.group.world_size
+        dist.all_gather_object(parts, (self.failures, skipped))
+        return [f for failures, _ in parts for f in failures], sum(n for _, n in parts)
+
+
+def join_processes(device: str) -> tuple[ProcessGroup, str]:
+    """The process group `torchrun` describes (one process otherwise) and the device this process uses:
+    with several processes on CUDA, each takes the GPU of its local rank."""
+    from i2i.runtime import resolve_device
+    from i2i.train.distributed import init_from_environment, shutdown
+
+    group = init_from_environment("cpu")  # gloo: inference shares out files and gathers a summary only
+    if group.active:
+        atexit.register(shutdown, group)
+    if group.active and resolve_device(device).type == "cuda" and ":" not in device:
+        device = f"cuda:{group.local_rank % max(1, torch.cuda.device_count())}"
+    return group, device

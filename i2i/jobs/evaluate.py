@@ -9,25 +9,36 @@ from typing import Any
 import numpy as np
 
 from i2i.io.imageio import ImageData
+from i2i.jobs.quality import Quality, QualityOptions
 from i2i.model import Model
 from i2i.ops.metrics import psnr
 
 
 def evaluate_paired(
-    model: Model, data: Path, *, phase: str = "test", batch_size: int = 8, **conditions: Any
+    model: Model,
+    data: Path,
+    *,
+    phase: str = "test",
+    batch_size: int = 8,
+    quality: QualityOptions | None = None,
+    **conditions: Any,
 ) -> dict:
     """Mean L1 and PSNR (RGB, [0, 1]) of `model` on the `phase` split of a paired dataset, next to the
     same metrics for the input itself (the identity baseline). The model prepares the split as it is
     evaluated on it (`Model.paired_evaluation_dataset`: the reference's test.py resizes to crop_size, no
-    flip)."""
+    flip). `quality` adds FID/KID (outputs against the targets) and LPIPS (each output to its target)."""
     dataset = model.paired_evaluation_dataset(Path(data), phase)
+    measure = Quality(quality or QualityOptions(), model.device)
     l1, peak, base_l1, base_peak = [], [], [], []
     for start in range(0, len(dataset), batch_size):
         items = [dataset[i] for i in range(start, min(len(dataset), start + batch_size))]
         inputs = [_to_image(item["A"], model.value_range) for item in items]
         outputs = model.translate_images(inputs, batch_size=batch_size, **conditions)
-        for item, source, result in zip(items, inputs, outputs, strict=True):
-            target = _to_image(item["B"], model.value_range).pixels
+        targets = [_to_image(item["B"], model.value_range).pixels for item in items]
+        measure.add_real(targets)
+        measure.add_fake([o.pixels for o in outputs])
+        measure.add_pairs([o.pixels for o in outputs], targets)
+        for target, source, result in zip(targets, inputs, outputs, strict=True):
             l1.append(float(np.abs(result.pixels - target).mean()))
             peak.append(psnr(result.pixels, target, data_range=1.0))
             if source.pixels.shape == target.shape:
@@ -42,7 +53,7 @@ def evaluate_paired(
     if base_l1:
         report["identity_l1"] = float(np.mean(base_l1))
         report["identity_psnr_db"] = float(np.mean(base_peak))
-    return report
+    return {**report, **measure.report()}
 
 
 def _to_image(tensor, value_range: tuple[float, float]) -> ImageData:
@@ -51,10 +62,19 @@ def _to_image(tensor, value_range: tuple[float, float]) -> ImageData:
     return ImageData(np.ascontiguousarray(pixels, dtype=np.float32), None, 8)
 
 
-def evaluate_unpaired(model: Model, data: Path, *, direction: str = "AtoB", batch_size: int = 8) -> dict:
+def evaluate_unpaired(
+    model: Model,
+    data: Path,
+    *,
+    direction: str = "AtoB",
+    batch_size: int = 8,
+    quality: QualityOptions | None = None,
+) -> dict:
     """Mean L1 and PSNR of a two-way model against known ground truth: `DATA/testA` translated AtoB is
     compared with `DATA/truth/testA_to_B/<same name>` (`i2i data synth --task unpaired` writes these), and
-    likewise BtoA; with the same metrics for the untranslated input (the identity baseline)."""
+    likewise BtoA; with the same metrics for the untranslated input (the identity baseline). `quality`
+    adds FID/KID of the translations against the real test images of the target domain (`DATA/testB`
+    for AtoB, as CycleGAN papers report them) and LPIPS of each translation to its ground truth."""
     from i2i.errors import I2IError
     from i2i.io import imageio
 
@@ -70,11 +90,21 @@ def evaluate_unpaired(model: Model, data: Path, *, direction: str = "AtoB", batc
         raise I2IError(
             f"{data}: no {source}/ images with ground truth in truth/{truth}/ (same file names) to compare"
         )
+    measure = Quality(quality or QualityOptions(), model.device)
+    if measure.wants_features:
+        real_dir = Path(data) / ("testB" if direction == "AtoB" else "testA")
+        real = [path for path, _ in imageio.find_images([real_dir])] if real_dir.is_dir() else []
+        if not real:
+            raise I2IError(f"{real_dir}: no real images of the target domain to compute FID/KID against")
+        for start in range(0, len(real), batch_size):
+            measure.add_real([imageio.read_image(p).pixels for p in real[start : start + batch_size]])
     l1, peak, base_l1, base_peak = [], [], [], []
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         inputs = [imageio.read_image(path) for path, _ in chunk]
         outputs = model.translate_images(inputs, batch_size=batch_size, direction=direction)
+        measure.add_fake([o.pixels for o in outputs])
+        measure.add_pairs([o.pixels for o in outputs], [imageio.read_image(t).pixels for _, t in chunk])
         for (_, truth_path), source_image, result in zip(chunk, inputs, outputs, strict=True):
             target = imageio.read_image(truth_path).pixels
             l1.append(float(np.abs(result.pixels - target).mean()))
@@ -88,6 +118,7 @@ def evaluate_unpaired(model: Model, data: Path, *, direction: str = "AtoB", batc
         "psnr_db": float(np.mean(peak)),
         "identity_l1": float(np.mean(base_l1)),
         "identity_psnr_db": float(np.mean(base_peak)),
+        **measure.report(),
     }
 
 
@@ -101,6 +132,7 @@ def evaluate_sr(
     scale: int | None = None,
     crop_border: int | None = None,
     batch_size: int = 1,
+    quality: QualityOptions | None = None,
 ) -> dict:
     """PSNR and SSIM of a super-resolution model on a folder of high-resolution images (the ESRGAN/BasicSR
     protocol), next to plain MATLAB-bicubic upscaling as the baseline.
@@ -111,7 +143,8 @@ def evaluate_sr(
     compared with the 8-bit HR on the BT.601 Y channel ("_y") and on RGB ("_rgb"), after dropping
     `crop_border` pixels (default `scale`) on each side. Grey HR images are compared on their one channel
     in both (their Y is the grey value). Alpha is ignored. Metrics are on the [0, 255] scale; identical
-    images give a PSNR of inf.
+    images give a PSNR of inf. `quality` adds FID/KID of the outputs against the HR images and LPIPS of
+    each output to its HR image (whole images, no border crop).
 
     Returns {"images", "scale", "crop_border", "psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb" (means),
     "bicubic": {the same four}, "per_image": [{"path" (relative to hr_dir), the four, "bicubic"}]}.
@@ -127,6 +160,7 @@ def evaluate_sr(
     if not files:
         raise I2IError(f"{hr_dir}: no images to evaluate; expected a folder of high-resolution images")
     per_image = []
+    measure = Quality(quality or QualityOptions(), getattr(model, "device", "cpu"))
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
         targets, inputs = [], []
@@ -149,6 +183,9 @@ def evaluate_sr(
                     f"ground truth is {hr.shape}; is the model's scale {scale}?"
                 )
             bicubic = imageio.quantize(imresize(source.pixels, scale), 8)
+            measure.add_real([hr.astype(np.float32) / 255])
+            measure.add_fake([output.astype(np.float32) / 255])
+            measure.add_pairs([output.astype(np.float32) / 255], [hr.astype(np.float32) / 255])
             per_image.append(
                 {
                     "path": str(relative),
@@ -164,6 +201,7 @@ def evaluate_sr(
         "bicubic": {
             name: float(np.mean([item["bicubic"][name] for item in per_image])) for name in _SR_METRICS
         },
+        **measure.report(),
         "per_image": per_image,
     }
 
@@ -220,16 +258,28 @@ def domain_classifier(data: Path, domains: Sequence[str], *, steps: int = 300, s
     return classify
 
 
-def evaluate_domains(model: Model, data: Path, *, phase: str = "val", reference_guided: bool = False) -> dict:
+def evaluate_domains(
+    model: Model,
+    data: Path,
+    *,
+    phase: str = "val",
+    reference_guided: bool = False,
+    quality: QualityOptions | None = None,
+) -> dict:
     """How often translations land in the target domain, by a classifier trained on the training split,
     next to how often the untranslated sources are classified as that domain. Every `phase` image of every
     domain is translated into every other domain (latent-guided with one seed per image, or guided by the
-    first `phase` image of the target domain)."""
+    first `phase` image of the target domain). `quality` adds FID/KID per target domain (all translations
+    into it against its real `phase` images, in "per_domain") and their mean over domains."""
     from i2i.io import imageio
 
     names = list(model.domain_names)
     classify = domain_classifier(data, names)
     files = {name: [p for p, _ in imageio.find_images([Path(data) / phase / name])] for name in names}
+    measures = {name: Quality(quality or QualityOptions(), model.device) for name in names}
+    for name, measure in measures.items():
+        if measure.wants_features:
+            measure.add_real([imageio.read_image(p).pixels for p in files[name]])
     hits = source_hits = total = 0
     for source in names:
         for target_index, target in enumerate(names):
@@ -242,11 +292,20 @@ def evaluate_domains(model: Model, data: Path, *, phase: str = "val", reference_
                     [image], target_domain=target, reference=reference, seed=total
                 )
                 hits += classify(out.pixels) == target_index
+                measures[target].add_fake([out.pixels])
                 source_hits += classify(image.pixels) == target_index
                 total += 1
+    per_domain = {name: measure.report() for name, measure in measures.items()}
+    means = {
+        key: float(np.mean([r[key] for r in per_domain.values()]))
+        for key in ("fid", "kid_mean", "kid_std")
+        if all(key in r for r in per_domain.values()) and per_domain
+    }
     return {
         "translations": total,
         "mode": "reference" if reference_guided else "latent",
         "in_target_domain": hits / max(1, total),
         "sources_in_target_domain": source_hits / max(1, total),
+        **means,
+        **({"per_domain": per_domain} if means else {}),
     }

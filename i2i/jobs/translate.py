@@ -8,6 +8,7 @@ the shared loop (`i2i.jobs.batch`); outputs are written atomically and never rep
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ from rich.console import Console
 
 from i2i.errors import I2IError, UsageError
 from i2i.io import imageio
+from i2i.io.png_encode import DEFAULT_PNG_LEVEL
 from i2i.jobs.batch import FileLoop, Job, named_error
 from i2i.model import Model
+from i2i.train.distributed import ProcessGroup
 
 #: side of each cell of a grid, in pixels
 GRID_CELL = 256
@@ -64,6 +67,9 @@ def run_translation(
     header: Sequence[Path] = (),
     console: Console | None = None,
     progress: bool = True,
+    group: ProcessGroup | None = None,
+    skip_existing: bool = False,
+    png_level: int = DEFAULT_PNG_LEVEL,
 ) -> list[tuple[Path, str]]:
     """Translate `files` ((path, relative path) pairs) into `destination`; returns the failures.
 
@@ -71,16 +77,29 @@ def run_translation(
     With `grid`, `destination/grid.png` shows a row per source (the source, then its outputs), under a
     row of the `header` images (e.g. style references, one per output) if given.
     """
+    if model.scale != 1:
+        raise UsageError(
+            f"{model.name} is a x{model.scale} {model.task} model: `i2i translate` keeps the image size; "
+            "use `i2i upscale` (tiled, any size)"
+        )
     conditions = dict(conditions or {})
     variants = model.variant_count(conditions)
+    if grid and group is not None and group.active:
+        raise UsageError("--grid needs one process (it shows every input); run it without torchrun")
     if single_file_output and (variants > 1 or grid):
         raise UsageError(
             f"with {variants} outputs per input (NAME_s0, NAME_s1, ...) or --grid, the output must be a folder"
         )
     tag = model.provenance_tag() if provenance else None
+    writing = {"format": fmt, "png_level": png_level}
     header_images = [imageio.read_image(p, max_pixels=max_pixels) for p in header] if grid else []
     rows: list[list[np.ndarray]] | None = [] if grid else None
-    loop = FileLoop(f"[bold]{model.name}[/]", console=console, progress=progress)
+    loop = FileLoop(
+        f"[bold]{model.name}[/]", console=console, progress=progress, group=group, skip_existing=skip_existing
+    )
+
+    folders = per_file_folders(model, conditions)
+    relative = dict(files)
 
     def process(chunk: list[Job]) -> None:
         decoded = []
@@ -89,7 +108,16 @@ def run_translation(
                 decoded.append((path, targets, imageio.read_image(path, max_pixels=max_pixels)))
             except I2IError as exc:
                 loop.fail(path, named_error(path, exc))
-        _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, loop, rows)
+        if not folders:
+            _translate_and_write(model, decoded, writing, tag, batch_size, conditions, loop, rows)
+            return
+        for item in decoded:  # each file with its own files from the per-file folders
+            try:
+                own = {name: matching_file(folder, relative[item[0]]) for name, folder in folders.items()}
+            except I2IError as exc:
+                loop.fail(item[0], named_error(item[0], exc))
+                continue
+            _translate_and_write(model, [item], writing, tag, 1, conditions | own, loop, rows)
 
     each = f" ({variants} outputs each)" if variants > 1 else ""
     failures = loop.run(
@@ -103,7 +131,29 @@ def run_translation(
     return failures
 
 
-def _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, loop, rows) -> None:
+def per_file_folders(model: Model, conditions: dict[str, Any]) -> dict[str, Path]:
+    """The conditions of `per_file` path options (`i2i.config.Option`) given a folder, by name."""
+    return {
+        o.name: Path(conditions[o.name])
+        for o in type(model).options
+        if o.per_file and conditions.get(o.name) is not None and Path(conditions[o.name]).is_dir()
+    }
+
+
+def matching_file(folder: Path, relative: Path) -> Path:
+    """The image in `folder` with the relative name of an input (any image suffix); `I2IError` if none."""
+    stem = folder / relative.with_suffix("")
+    found = [
+        p
+        for p in sorted(stem.parent.glob(glob.escape(stem.name) + ".*"))
+        if p.suffix.lower() in imageio.IMAGE_SUFFIXES and p.is_file()
+    ]
+    if not found:
+        raise I2IError(f"{folder} has no file for {relative} (looked for {stem}.*)")
+    return found[0]
+
+
+def _translate_and_write(model, decoded, writing, tag, batch_size, conditions, loop, rows) -> None:
     if not decoded:
         return
     try:
@@ -116,7 +166,7 @@ def _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, loop,
     ) as exc:  # e.g. out of memory on one large image: report the files, go on
         if len(decoded) > 1:
             for item in decoded:
-                _translate_and_write(model, [item], fmt, tag, 1, conditions, loop, rows)
+                _translate_and_write(model, [item], writing, tag, 1, conditions, loop, rows)
             return
         loop.fail(decoded[0][0], named_error(decoded[0][0], exc))
         return
@@ -124,7 +174,7 @@ def _translate_and_write(model, decoded, fmt, tag, batch_size, conditions, loop,
         target = targets[0]
         try:
             for target, result in zip(targets, outputs, strict=True):
-                imageio.write_image(target, result, format=fmt, provenance=tag)
+                imageio.write_image(target, result, provenance=tag, **writing)
         except (I2IError, OSError) as exc:
             loop.fail(path, named_error(target, exc))
             continue

@@ -18,9 +18,11 @@ from rich.console import Console
 from i2i.errors import I2IError
 from i2i.hub import catalogue
 from i2i.io import imageio
+from i2i.io.png_encode import DEFAULT_PNG_LEVEL
 from i2i.jobs.batch import FileLoop, Job, named_error
 from i2i.model import Model
 from i2i.ops import tiling
+from i2i.train.distributed import ProcessGroup
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,9 @@ def run_upscale(
     max_pixels: int | None = None,
     console: Console | None = None,
     progress: bool = True,
+    group: ProcessGroup | None = None,
+    skip_existing: bool = False,
+    png_level: int = DEFAULT_PNG_LEVEL,
 ) -> list[tuple[Path, str]]:
     """Upscale each (input, output) of `jobs` (see `plan_outputs`); returns the failures.
 
@@ -131,6 +136,8 @@ def run_upscale(
         progress=progress,
         overwrite_advice="choose another output",
         clash_advice="rename one of them",
+        group=group,
+        skip_existing=skip_existing,
     )
 
     def upscale_one(chunk: list[Job]) -> None:
@@ -160,7 +167,7 @@ def run_upscale(
             loop.fail(path, named_error(path, exc))
             return
         try:
-            imageio.write_array(target, array, format=fmt, provenance=tag)
+            imageio.write_array(target, array, format=fmt, provenance=tag, png_level=png_level)
         except (I2IError, OSError) as exc:
             loop.fail(path, named_error(target, exc))
 

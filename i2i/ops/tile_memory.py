@@ -76,7 +76,7 @@ def forward(model: Model, x: torch.Tensor) -> torch.Tensor:
     x = x.to(model.device)
     if (lo, hi) != (0.0, 1.0):
         x = x * (hi - lo) + lo
-    if uses_channels_last(model.device):
+    if uses_channels_last(model.device, model.networks.values()):
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode(), autocast(model.device, model.precision):
         y = model.forward_tensor(x)

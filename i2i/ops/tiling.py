@@ -67,6 +67,11 @@ def check_model(model: Model) -> None:
             f"{model.name} needs network {', '.join(missing)} to upscale, but these weights hold only "
             f"{', '.join(sorted(model.loaded)) or 'none'}"
         )
+    if model.scale == 1 and model.task != "super-resolution":
+        raise I2IError(
+            f"{model.name} is a {model.task} model, not an upscaler: use `i2i translate` for it, and "
+            "`i2i upscale` with a super-resolution model"
+        )
     if model.input_channels not in (1, 3) or model.output_channels not in (1, 3):
         raise I2IError(
             f"tiled upscaling needs a network with 1 or 3 input and output channels (grey or colour); this "
@@ -134,9 +139,7 @@ def _run(model: Model, pixels: np.ndarray, out: np.ndarray, plan: Plan, progress
                 if right is not None:
                     right += host(y, origin, (mid0, mid1), (c0, in0))
                     _flush(right, out, mid0, c0)
-                for top in range(mid0, mid1, _FLUSH_ROWS):
-                    bottom = min(top + _FLUSH_ROWS, mid1)
-                    _flush(host(y, origin, (top, bottom), (in0, in1)), out, top, in0)
+                _flush_interior(y, origin, (mid0, mid1), (in0, in1), out, host)
                 right = host(y, origin, (mid0, mid1), (in1, c1)).copy()
             if above is not None:
                 _flush(above[:, flushed:in1], out, r0, flushed)
@@ -145,6 +148,22 @@ def _run(model: Model, pixels: np.ndarray, out: np.ndarray, plan: Plan, progress
             if progress is not None:
                 progress(done, plan.count)
         above = below
+
+
+def _flush_interior(y: torch.Tensor, origin: tuple[int, int], rows: tuple[int, int], cols: tuple[int, int],
+                    out: np.ndarray, host: Callable[..., np.ndarray]) -> None:  # fmt: skip
+    """A tile's final part (no neighbour overlaps it) into `out`: rounded on the device and copied back
+    in `out`'s dtype at once where it can be (colour output into uint8/uint16), else through `_flush`."""
+    (top, bottom), (left, right), (r0, c0) = rows, cols, origin
+    bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(out.dtype)
+    if bits is None or out.shape[2] != y.shape[0] or bottom <= top or right <= left:
+        for start in range(top, bottom, _FLUSH_ROWS):
+            stop = min(start + _FLUSH_ROWS, bottom)
+            _flush(host(y, origin, (start, stop), cols), out, start, left)
+        return
+    part = y[:, top - r0 : bottom - r0, left - c0 : right - c0].float().clamp(0.0, 1.0).nan_to_num(0.0)
+    levels = part.mul_((1 << bits) - 1).round_().to(torch.uint8 if bits == 8 else torch.int32)
+    out[top:bottom, left:right] = levels.permute(1, 2, 0).cpu().numpy()  # as `quantize` rounds on the host
 
 
 def _flush(values: np.ndarray, out: np.ndarray, top: int, left: int) -> None:

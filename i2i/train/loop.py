@@ -5,6 +5,7 @@ run folder in `runs`, checkpoints in `state`, the data order in `batches` and th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -17,10 +18,12 @@ from i2i.api import load
 from i2i.errors import I2IError, UsageError
 from i2i.hub.resolve import resolve_dataset
 from i2i.model import Model
-from i2i.runtime import resolve_device, resolve_precision
+from i2i.runtime import compile_networks, configure_backends, resolve_device, resolve_precision
 from i2i.train import distributed
 from i2i.train.batches import EpochLoader
 from i2i.train.context import StepContext, training_channels_last
+from i2i.train.interrupts import StopRequest
+from i2i.train.loggers import RunLoggers
 from i2i.train.progress import ProgressScope, write_samples
 from i2i.train.runs import (
     MODEL_FILE,
@@ -32,6 +35,9 @@ from i2i.train.runs import (
 )
 from i2i.train.state import RunPosition, checkpoints, restore_checkpoint, save_checkpoint, seed_everything
 
+#: `--compile auto` compiles runs of at least this many steps (on CUDA)
+COMPILE_AUTO_STEPS = 2000
+
 __all__ = ["StepContext", "TrainOptions", "Trainer", "train", "training_channels_last"]
 
 
@@ -39,7 +45,11 @@ class Trainer:
     """One training run of a model: `run()` trains (or continues) it and returns the final model file."""
 
     def __init__(
-        self, model_name: str | None, options: TrainOptions, overrides: dict[str, str] | None = None
+        self,
+        model_name: str | None,
+        options: TrainOptions,
+        overrides: dict[str, str] | None = None,
+        evaluate: Callable[[Model, Path, str], dict] | None = None,
     ):
         name, self.options, self.overrides, self.run_dir = prepare_run(model_name, options, overrides or {})
         self.model_name = name
@@ -51,14 +61,20 @@ class Trainer:
             torch.cuda.set_device(device)
         self.device = device
         self.precision = resolve_precision(self.options.precision, device)
+        configure_backends(device, deterministic=self.options.deterministic)
         self.channels_last = training_channels_last(device)
         self.console = Console(stderr=True)
+        #: held-out metrics every `options.eval_every` steps (`i2i.jobs.held_out`), and the --log loggers
+        self.evaluate = evaluate
+        self.loggers: RunLoggers | None = None
 
     def run(self) -> Path:
         """Train to the last step; the path of the model file written."""
         try:
             return self._run()
         finally:
+            if self.loggers is not None:
+                self.loggers.close()
             distributed.shutdown(self.group)
 
     # ---- set-up
@@ -94,6 +110,14 @@ class Trainer:
             raise UsageError(f"{self.model_name}: {exc}; check the --set values") from None
         model.loaded = set(model.networks)
         return model
+
+    def _compile(self, model: Model, total: int) -> None:
+        mode = self.options.compile
+        if mode == "auto" and total < COMPILE_AUTO_STEPS:
+            mode = "off"  # compiling takes about a minute: short runs finish sooner without
+        done = compile_networks(model.networks.values(), self.device, mode)
+        if done and self.group.is_main:
+            self.console.print(f"note: {done}")
 
     def _write_run_file(self, model: Model) -> None:
         config = configs.to_dict(model.config)
@@ -131,6 +155,7 @@ class Trainer:
         per_rank = math.ceil(len(dataset) / self.group.world_size)
         steps_per_epoch = math.ceil(per_rank / opts.batch_size)
         total = self._total_steps(model, steps_per_epoch)
+        self._compile(model, total)
         ctx = StepContext(self.device, self.precision, self.group)
         state = RunPosition()
         if opts.resume:
@@ -154,8 +179,14 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
             group=self.group,
         )
+        config = {"model": self.model_name, "options": vars(opts), "config": configs.to_dict(model.config)}
+        self.loggers = RunLoggers(
+            opts.log, self.run_dir, name=self.run_dir.name, config=config, batch_size=opts.batch_size,
+            device=self.device, main=self.group.is_main,
+        )  # fmt: skip
         show = opts.progress and self.group.is_main
-        with ProgressScope(self.model_name, self.console, total, state.step, show=show) as (bar, task):
+        stop = StopRequest(self.group, opts.log_every)
+        with stop, ProgressScope(self.model_name, self.console, total, state.step, show=show) as (bar, task):
             while state.step < total:
                 for batch in loader.epoch(state.epoch, state.position, steps_per_epoch):
                     losses = model.training_step(batch, ctx)
@@ -171,6 +202,8 @@ class Trainer:
                     if epoch_done:
                         self._end_epoch(model, state)
                     self._after_step(model, ctx, state, total, losses, bar, task)
+                    if state.step < total and stop.due(state.step):
+                        self._stop_here(model, ctx, state)
                     if state.step >= total or epoch_done:
                         break
         if self.group.is_main:
@@ -178,6 +211,18 @@ class Trainer:
             self.console.print(f"[green]done[/] {state.step} steps; model written to {escape(str(final))}")
         distributed.barrier(self.group)
         return self.run_dir / MODEL_FILE
+
+    def _stop_here(self, model: Model, ctx: StepContext, state: RunPosition) -> None:
+        """Ctrl-C: a checkpoint of the step just finished (unless there is one), then `KeyboardInterrupt`."""
+        if self.group.is_main:
+            if not any(p.name == f"step_{state.step:08d}.safetensors" for p in checkpoints(self.run_dir)):
+                save_checkpoint(model, ctx, state, self.run_dir, self.options.keep_checkpoints)
+            self.console.print(
+                f"stopped at step {state.step} with a checkpoint; continue with "
+                f"`i2i train --run-dir {escape(str(self.run_dir))} --resume`"
+            )
+        distributed.barrier(self.group)
+        raise KeyboardInterrupt
 
     def _total_steps(self, model: Model, steps_per_epoch: int) -> int:
         opts = self.options
@@ -236,14 +281,31 @@ class Trainer:
             if self.group.is_main:
                 lrs = {k: o.param_groups[0]["lr"] for k, o in model.optimizers.items()}
                 append_log(self.run_dir, {"step": state.step, "epoch": state.epoch, "lr": lrs, **values})
+                self.loggers.record({"step": state.step, "epoch": state.epoch, "lr": lrs, **values})
         elif bar is not None:
             bar.update(task, completed=state.step)
         if self.group.is_main and opts.sample_every > 0 and (state.step % opts.sample_every == 0 or last):
             write_samples(model, self.run_dir / "samples" / f"step_{state.step:08d}.png")
+            self.loggers.image(state.step, self.run_dir / "samples" / f"step_{state.step:08d}.png")
+        if self.group.is_main and opts.eval_every > 0 and (state.step % opts.eval_every == 0 or last):
+            self._evaluate_held_out(model, state.step)
         if self.group.is_main and opts.save_every > 0 and (state.step % opts.save_every == 0 or last):
             save_checkpoint(model, ctx, state, self.run_dir, self.options.keep_checkpoints)
 
+    def _evaluate_held_out(self, model: Model, step: int) -> None:
+        """`--eval-every`: the held-out metrics as a log.jsonl record `{"step", "eval": report}`."""
+        if self.evaluate is not None:
+            opts = self.options
+            record = {"step": step, "eval": self.evaluate(model, Path(opts.data), opts.eval_metrics)}
+            append_log(self.run_dir, record)
+            self.loggers.record(record)
 
-def train(model_name: str | None, options: TrainOptions, overrides: dict[str, str] | None = None) -> Path:
+
+def train(
+    model_name: str | None,
+    options: TrainOptions,
+    overrides: dict[str, str] | None = None,
+    evaluate: Callable[[Model, Path, str], dict] | None = None,
+) -> Path:
     """Train (or with `options.resume`, continue) a model; returns the path of the final model file."""
-    return Trainer(model_name, options, overrides).run()
+    return Trainer(model_name, options, overrides, evaluate).run()

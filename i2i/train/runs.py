@@ -38,6 +38,15 @@ class TrainOptions:
     workers: int = 2
     keep_checkpoints: int = 3
     progress: bool = True
+    #: `torch.compile` the networks: auto (on CUDA, for runs of at least `COMPILE_AUTO_STEPS`), on, off
+    compile: str = "auto"
+    #: reproducible GPU runs: deterministic algorithms, no cuDNN autotuning, no TF32
+    deterministic: bool = False
+    #: `--log` destinations besides log.jsonl (`i2i.train.loggers`)
+    log: list[str] = dataclasses.field(default_factory=list)
+    #: held-out evaluation every N steps (0: never) with these FID/KID/LPIPS (`--eval-every`, `--eval-metrics`)
+    eval_every: int = 0
+    eval_metrics: str = "all"
     #: set when --resume found a run that had saved nothing yet, which then starts again from step 0
     restarted: bool = False
 
@@ -59,7 +68,10 @@ def prepare_run(
             raise UsageError(f"{run_dir} is a {stored['model']} run, not {model_name}")
         merged = TrainOptions(**{**stored["options"], "resume": True, "run_dir": str(run_dir)})
         _check_unchanged(stored, options, overrides)
-        for key in ("steps", "epochs", "progress", "workers", "sample_every", "save_every", "log_every"):
+        for key in (
+            *("steps", "epochs", "progress", "workers", "sample_every", "save_every", "log_every"),
+            *("log", "eval_every", "eval_metrics", "compile"),
+        ):
             given = getattr(options, key)
             if given != getattr(TrainOptions(), key):
                 setattr(merged, key, given)

@@ -42,7 +42,7 @@ def _one_problem(report: LayoutReport, *fragments: str) -> str:
 def test_unknown_layout_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(
         UsageError,
-        match="unknown dataset layout .pairs.*known: attributes, domains, images, paired, unaligned",
+        match="unknown dataset layout .pairs.*known: attributes, domains, images, masks, paired, unaligned",
     ):
         check_layout(tmp_path, "pairs")
 

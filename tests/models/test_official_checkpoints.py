@@ -426,6 +426,7 @@ def test_translates_a_folder_of_awkward_images_correctly(tmp_path, monkeypatch, 
     torch.save(net.state_dict(), tmp_path / "latest_net_G.pth")
     base = ["translate", "--model", "pix2pix", "--weights", "latest_net_G.pth", "--no-progress"]
     base += ["--device", "cpu", "--precision", "fp32"]  # 'auto' may pick bf16 on CPUs that have it
+    base += ["--mode", "eval"]  # the running statistics: the check below runs net.eval()
 
     result = RUNNER.invoke(app, [*base, "in", "out"])
     assert result.exit_code == 0, result.output

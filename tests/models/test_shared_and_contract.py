@@ -84,4 +84,4 @@ def test_contract_declarations():
     for entry in registry.entries():
         assert entry.catalogue is not None and entry.catalogue.name == "catalogue.json", entry.name
     demos = [name for name in registry.model_names() if registry.model_class(name).has_demo()]
-    assert demos == ["cyclegan", "esrgan", "pix2pix", "stargan-v2"]
+    assert demos == ["cyclegan", "esrgan", "maskgan", "pix2pix", "stargan-v2"]

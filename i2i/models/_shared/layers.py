@@ -23,9 +23,12 @@ class InstanceNorm2d(nn.InstanceNorm2d):
     (the same function) runs instead: correct gradients, channels_last kept, 10-20x faster on CPU.
     Contiguous tensors use the native kernel, so NCHW training matches the reference bit for bit.
 
-    `group_norm=True` takes the group-norm path for every input (StarGAN v2: 3x faster on CPU than the
-    native kernel). With `track_running_stats`, setting `instance_statistics` makes eval mode normalise each
-    image with its own statistics without updating the running ones (StarGAN's official test behaviour).
+    `group_norm=True` takes the group-norm path for every CPU input (StarGAN v2: 3x faster on CPU than the
+    native kernel). On CUDA the native kernel always runs: it is right for every layout, and faster there
+    (CycleGAN bf16 training step on an H200, batch 8: 118 ms with the native kernel on contiguous tensors,
+    170 ms with channels_last through group norm). With `track_running_stats`, setting
+    `instance_statistics` makes eval mode normalise each image with its own statistics without updating
+    the running ones (StarGAN's official test behaviour).
     """
 
     def __init__(
@@ -45,10 +48,33 @@ class InstanceNorm2d(nn.InstanceNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.track_running_stats and (self.training or not self.instance_statistics):
             return super().forward(x)  # the running statistics: updated in training, used in eval
-        if self.group_norm or not x.is_contiguous():
-            return F.group_norm(x, x.shape[1], self.weight, self.bias, self.eps)
+        if x.device.type == "cpu" and (self.group_norm or not x.is_contiguous()):
+            # num_features, not x.shape[1]: a traced export needs the group count as a constant
+            return F.group_norm(x, self.num_features, self.weight, self.bias, self.eps)
         if self.track_running_stats:
             return F.instance_norm(x, weight=self.weight, bias=self.bias, use_input_stats=True, eps=self.eps)
+        return super().forward(x)
+
+
+def reflect_pad_by_slices(x: torch.Tensor, padding: tuple[int, int, int, int]) -> torch.Tensor:
+    """Reflection padding (left, right, top, bottom) made of flipped slices: the same values as
+    `F.pad(..., mode="reflect")`, with a gradient of plain copies (deterministic on every device)."""
+    left, right, top, bottom = padding
+    width, height = x.shape[-1], x.shape[-2]
+    x = torch.cat([x[..., 1 : left + 1].flip(-1), x, x[..., width - right - 1 : width - 1].flip(-1)], -1)
+    return torch.cat(
+        [x[..., 1 : top + 1, :].flip(-2), x, x[..., height - bottom - 1 : height - 1, :].flip(-2)], -2
+    )
+
+
+class ReflectionPad2d(nn.ReflectionPad2d):
+    """`nn.ReflectionPad2d` (no parameters, no keys) whose backward is deterministic when PyTorch's
+    deterministic algorithms are on (`--deterministic`): CUDA's own kernel accumulates with atomics and
+    refuses to run then, so the padding is made of flipped slices instead."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_cuda and torch.are_deterministic_algorithms_enabled():
+            return reflect_pad_by_slices(x, self.padding)
         return super().forward(x)
 
 

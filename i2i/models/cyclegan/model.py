@@ -21,6 +21,7 @@ from i2i.errors import UsageError
 from i2i.models._shared.cyclegan_pix2pix.config import ReferenceNetworks, ReferenceTraining
 from i2i.models._shared.cyclegan_pix2pix.model import ReferenceModel
 from i2i.models._shared.cyclegan_pix2pix.networks import define_D, define_G
+from i2i.models._shared.export import translation_graph
 from i2i.models._shared.losses import GANLoss
 from i2i.models._shared.optim import adam, set_requires_grad
 from i2i.models.cyclegan import demo, official
@@ -121,6 +122,15 @@ class CycleGAN(ReferenceModel):
         G = self.networks["G_B" if _direction(direction) == "BtoA" else "G_A"]
         G.eval()
         return G(x)
+
+    def export_graphs(self, conditions: dict[str, Any]) -> list[Any]:
+        """`i2i export`: the generator of `direction` (a file that translates that way), then the other
+        one where the weights hold it (written beside, named after it)."""
+        first = _direction(conditions.get("direction"))
+        directions = [first, *(d for d in ("AtoB", "BtoA") if d != first)]
+        names = {"AtoB": "G_A", "BtoA": "G_B"}
+        kept = [d for i, d in enumerate(directions) if i == 0 or names[d] in self.loaded]
+        return [translation_graph(self, conditions | {"direction": d}, names[d]) for d in kept]
 
     # --------------------------------------------------------------------------------- training
 

@@ -42,9 +42,11 @@ class Pix2PixConfig(ReferenceTraining, Pix2PixLosses, ReferenceNetworks):
     netG: str = "unet_256"
     norm: Literal["batch", "instance", "instance_affine", "syncbatch", "none"] = "batch"
     max_dataset_size: int | None = None
-    #: test-time behaviour: eval (running BN stats, no dropout), or the reference test.py default
-    #: 'train' (BN batch statistics, dropout active), or 'train_dropout_off' (batch stats, deterministic)
-    test_mode: TestMode = "eval"
+    #: test-time behaviour. Default 'train_dropout_off': as the reference's test.py without --eval (batch
+    #: statistics of each image, the paper's protocol), but without dropout, so outputs are deterministic
+    #: (dropout at test time only adds noise); 'train' adds the dropout; 'eval' uses the running statistics
+    #: (better only for models trained with large batches)
+    test_mode: TestMode = "train_dropout_off"
 
 
 class Pix2Pix(ReferenceModel):
@@ -61,7 +63,11 @@ class Pix2Pix(ReferenceModel):
     plateau_losses = ("G_GAN", "G_L1")
     catalogue = "catalogue.json"
     options = (
-        Option("mode", "test behaviour: eval, train (reference test.py), train_dropout_off."),
+        Option(
+            "mode",
+            "test behaviour: train_dropout_off (default: each image's own BatchNorm statistics, as the "
+            "reference test.py, no dropout), train (with dropout), eval (running statistics).",
+        ),
         Option("seed", "Seed for stochastic models/modes.", type="int"),
     )
 

@@ -32,7 +32,7 @@ from torch import nn
 from i2i.config import Option
 from i2i.errors import I2IError, UsageError, check_unique_names, unknown_name
 from i2i.model import Model, StateDict
-from i2i.models.stargan_v2 import demo, official, training
+from i2i.models.stargan_v2 import demo, export, official, training
 from i2i.models.stargan_v2.fan import FAN
 from i2i.models.stargan_v2.networks import AVERAGED, TRAINED, build_network, he_init
 from i2i.models.stargan_v2.official import load_fan_file
@@ -220,6 +220,13 @@ class StarGANv2(Model):
     def translate_images(self, images: Sequence[Any], *, batch_size: int = 1, **conditions: Any) -> list[Any]:
         """`ImageData` in, `ImageData` out; conditions as `forward_tensor` (the reference is read once).
         `reference` may also be a list of one image, and `num_styles` 1 (several: `translate_variants`)."""
+        conditions = self.prepare_conditions(conditions)
+        return super().translate_images(images, batch_size=batch_size, **conditions)
+
+    def prepare_conditions(self, conditions: dict[str, Any]) -> dict[str, Any]:
+        """The conditions of one style checked, the domain as an index and the reference read (what
+        `translate_images` and `export_graphs` hand to `forward_tensor` / `style_code`)."""
+        conditions = dict(conditions)
         num_styles = conditions.pop("num_styles", 1)
         if num_styles != 1:
             raise UsageError(f"num_styles={num_styles}: one output per input here; use translate_variants")
@@ -237,7 +244,12 @@ class StarGANv2(Model):
         if conditions.get("reference") is not None:
             conditions["reference"] = self._reference_tensor(conditions["reference"])
         self._check_masks()
-        return super().translate_images(images, batch_size=batch_size, **conditions)
+        return conditions
+
+    def export_graphs(self, conditions: dict[str, Any]) -> list[Any]:
+        """`i2i export`: the translation in one style (see `export.graphs`), the mapping network and the
+        style encoder."""
+        return export.graphs(self, self.prepare_conditions(conditions))
 
     def default_note(self, conditions: dict[str, Any]) -> str | None:
         if conditions.get("target_domain") is None:
@@ -311,20 +323,35 @@ class StarGANv2(Model):
         read as an image of the target domain. Every image of the batch gets the same style. Inputs are
         resized to img_size x img_size (the size the networks were trained at) and the output back to H x W;
         masks come from the FAN when w_hpf > 0."""
-        c = self.config
+        x_in = _resize(x, (self.config.img_size, self.config.img_size))
+        s = self.style_code(target_domain, reference, seed, psi, style_index, dtype=x_in.dtype)
+        return self.generate(x, s, x_in)
+
+    def style_code(
+        self,
+        target_domain: str | int | None = None,
+        reference: Any = None,
+        seed: int = 0,
+        psi: float = 1.0,
+        style_index: int = 0,
+        *,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
+        """(1, style_dim): the style `forward_tensor` gives every image for these conditions."""
         y = self.domain_index(target_domain)
-        size = (c.img_size, c.img_size)
-        x_in = _resize(x, size)
         labels = torch.full((1,), y, dtype=torch.long, device=self.device)
         if reference is not None:
             E = self.networks[self._net("style_encoder")].eval()
-            s = E(self._reference_tensor(reference).to(x_in.dtype), labels)
-        else:
-            F_map = self.networks[self._net("mapping_network")].eval()
-            z = latents(seed, style_index + 1, c.latent_dim)[style_index:].to(self.device)
-            s = F_map(z, labels)
-            if psi != 1.0:
-                s = truncate(s, self._mean_style(y), psi)
+            return E(self._reference_tensor(reference).to(dtype), labels)
+        F_map = self.networks[self._net("mapping_network")].eval()
+        z = latents(seed, style_index + 1, self.config.latent_dim)[style_index:].to(self.device)
+        s = F_map(z, labels)
+        return truncate(s, self._mean_style(y), psi) if psi != 1.0 else s
+
+    def generate(self, x: torch.Tensor, s: torch.Tensor, x_in: torch.Tensor | None = None) -> torch.Tensor:
+        """The generator on `x` (resized to img_size and back; `x_in`: already resized) in style `s`."""
+        size = (self.config.img_size, self.config.img_size)
+        x_in = _resize(x, size) if x_in is None else x_in
         G = self.networks[self._net("generator")].eval()
         out = G(x_in, s.expand(x.shape[0], -1), masks=self._masks(x_in))
         return _resize(out, tuple(x.shape[2:]))

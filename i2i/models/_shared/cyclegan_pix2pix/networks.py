@@ -8,17 +8,18 @@ with `strict=True` and the CPU RNG is consumed in the same order (dropout, init)
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 
 import torch
 from torch import nn
 
-from i2i.models._shared.layers import conv_bias, norm_layer
+from i2i.models._shared.layers import ReflectionPad2d, conv_bias, norm_layer
 
 
 def _pad(padding_type: str, size: int) -> tuple[list[nn.Module], int]:
     if padding_type == "reflect":
-        return [nn.ReflectionPad2d(size)], 0
+        return [ReflectionPad2d(size)], 0
     if padding_type == "replicate":
         return [nn.ReplicationPad2d(size)], 0
     if padding_type == "zero":
@@ -72,7 +73,7 @@ class ResnetGenerator(nn.Module):
             raise ValueError(f"unknown upsampling '{upsampling}'; use transpose or resize_conv")
         layer, bias = norm_layer(norm), conv_bias(norm)
         model: list[nn.Module] = [
-            nn.ReflectionPad2d(3),  # the reference pads the stem by reflection whatever padding_type says
+            ReflectionPad2d(3),  # the reference pads the stem by reflection whatever padding_type says
             nn.Conv2d(input_nc, ngf, 7, padding=0, bias=bias),
             layer(ngf),
             nn.ReLU(True),
@@ -99,7 +100,7 @@ class ResnetGenerator(nn.Module):
                     nn.Conv2d(ngf * mult, ngf * mult // 2, 3, padding=1, bias=bias),
                 ]
             model += [*up, layer(ngf * mult // 2), nn.ReLU(True)]
-        model += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
+        model += [ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -281,14 +282,17 @@ def generator_min_size(netG: str) -> int:
 def batch_statistics_forward(
     net: nn.Module, x: torch.Tensor, *, dropout: bool, seed: int | None
 ) -> torch.Tensor:
-    """Forward in train mode (BatchNorm uses the batch's statistics, as the reference's test.py does
-    without --eval) without changing the stored running statistics."""
-    buffers = {k: v.clone() for k, v in net.named_buffers()}
-    net.train()
-    if not dropout:
-        for module in net.modules():
-            if isinstance(module, nn.Dropout):
-                module.eval()
+    """Forward as the reference's test.py runs it without --eval (batch size 1): every BatchNorm normalises
+    each image with that image's own statistics (a batch of one's statistics), for all images of `x` at once,
+    so the result does not depend on how images are batched; the running statistics are neither used nor
+    changed. Dropout is active with `dropout` (repeatable with `seed`)."""
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    net.eval()
+    for module in net.modules():
+        if isinstance(module, nn.Dropout):
+            module.train(dropout)
+    for norm in norms:
+        norm.forward = functools.partial(_per_image_statistics, norm)
     rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
     try:
         with rng:
@@ -296,7 +300,12 @@ def batch_statistics_forward(
                 torch.manual_seed(seed)
             return net(x)
     finally:
+        for norm in norms:
+            del norm.forward
         net.eval()
-        with torch.no_grad():
-            for key, value in net.named_buffers():
-                value.copy_(buffers[key])
+
+
+def _per_image_statistics(norm: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return nn.functional.instance_norm(
+        x, weight=norm.weight, bias=norm.bias, use_input_stats=True, eps=norm.eps
+    )
