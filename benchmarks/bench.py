@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import re
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import timed
 
 import i2i
 from i2i.io.imageio import ImageData
@@ -30,17 +30,6 @@ from i2i.train.loop import StepContext, training_channels_last
 
 MARK_BEGIN = "<!-- bench:begin -->"
 MARK_END = "<!-- bench:end -->"
-
-
-def timed(fn: Callable[[], object], repeats: int, warmup: int) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(samples), "min_s": min(samples), "repeats": repeats}
 
 
 def _images(n: int, size: int) -> list[ImageData]:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import timed
 
 import i2i
 from i2i.io.imageio import ImageData
@@ -32,19 +33,6 @@ from i2i.train.context import StepContext
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12}
 
 DEVICE = torch.device("cuda")
-
-
-def _timed(fn: Callable[[], object], repeats: int, warmup: int) -> dict[str, float]:
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        torch.cuda.synchronize()
-        samples.append(time.perf_counter() - start)
-    return {"median_s": statistics.median(samples), "min_s": min(samples), "repeats": repeats}
 
 
 def _peak() -> float | None:
@@ -107,7 +95,7 @@ def train_step_case(name: str, batch: int, size: int, repeats: int, *, reference
         ctx.end_step()
 
     flops = None if compiled else _flops(step)
-    return _finish(_timed(step, repeats, warmup=10 if compiled else 3), flops, batch)
+    return _finish(timed(step, repeats, 10 if compiled else 3, sync=torch.cuda.synchronize), flops, batch)
 
 
 def translate_case(name: str, batch: int, size: int, repeats: int, precision: str, *, bare: bool,
@@ -132,7 +120,7 @@ def translate_case(name: str, batch: int, size: int, repeats: int, precision: st
         def run():
             model.translate_images(images, batch_size=batch)
 
-    return _finish(_timed(run, repeats, warmup=3), None, batch)
+    return _finish(timed(run, repeats, 3, sync=torch.cuda.synchronize), None, batch)
 
 
 def upscale_cli_case(repeats: int) -> dict:

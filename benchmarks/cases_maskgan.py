@@ -4,26 +4,14 @@ edit re-rendered from the cached style code (the encoders skipped)."""
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
+from timing import median_ms
 
 import i2i
 from i2i.models.maskgan import networks as N
-
-
-def _median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
 
 
 def _inputs(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -53,7 +41,7 @@ def cases(quick: bool, device: str) -> list[tuple[str, str, Callable[[], dict]]]
         src = N.onehot(torch.from_numpy(mask)[None, None].long()).to(model.device)
         tgt = N.onehot(torch.from_numpy(edited)[None, None].long()).to(model.device)
         with torch.no_grad():
-            ms = _median_ms(lambda: G(tgt, src, x), repeats)
+            ms = median_ms(lambda: G(tgt, src, x), repeats)
         return _row(ms, "fp32 NCHW (reference path): demo.py's G(onehot(edit), onehot(mask), image)")
 
     def translate(precision: str) -> Callable[[], dict]:
@@ -69,7 +57,7 @@ def cases(quick: bool, device: str) -> list[tuple[str, str, Callable[[], dict]]]
                 model.translate(photo, mask=mask, target_mask=edited)
 
             return _row(
-                _median_ms(call, repeats), f"translate, {model.precision}, pre/post-processing included"
+                median_ms(call, repeats), f"translate, {model.precision}, pre/post-processing included"
             )
 
         return run
@@ -78,7 +66,7 @@ def cases(quick: bool, device: str) -> list[tuple[str, str, Callable[[], dict]]]
         model = i2i.load("maskgan", device=device, precision="auto", **settings)
         image, mask, edited = _inputs(size)
         style = model.encode_style(image, mask)
-        ms = _median_ms(lambda: model.render(edited, style), repeats)
+        ms = median_ms(lambda: model.render(edited, style), repeats)
         return _row(ms, f"render(edit, style): encoders skipped, {model.precision}")
 
     group = f"maskgan {size}x{size} (full-size G, random weights)"

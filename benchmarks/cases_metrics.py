@@ -5,26 +5,14 @@ and nothing is downloaded."""
 
 from __future__ import annotations
 
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import torch
-
-
-def _median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
+from timing import median_ms
 
 
 def _random_weights(folder: Path) -> tuple[Path, Path]:
@@ -55,7 +43,7 @@ def cases(quick: bool, device: str) -> list[tuple[str, str, Callable[[], dict]]]
         with tempfile.TemporaryDirectory() as tmp:
             inception, _ = _random_weights(Path(tmp))
             net = quality.inception(inception, where)
-        ms = _median_ms(lambda: quality.features(net, images, batch_size=16), repeats)
+        ms = median_ms(lambda: quality.features(net, images, batch_size=16), repeats)
         return {
             "median_ms": ms,
             "images_per_s": count * 1000 / ms,
@@ -67,7 +55,7 @@ def cases(quick: bool, device: str) -> list[tuple[str, str, Callable[[], dict]]]
             _, alexnet = _random_weights(Path(tmp))
             net = quality.lpips_net(alexnet, where)
         pairs = list(zip(images[: count // 2], images[count // 2 :], strict=True))
-        ms = _median_ms(lambda: [quality.lpips_distance(net, a, b) for a, b in pairs], repeats)
+        ms = median_ms(lambda: [quality.lpips_distance(net, a, b) for a, b in pairs], repeats)
         return {
             "median_ms": ms,
             "images_per_s": len(pairs) * 1000 / ms,

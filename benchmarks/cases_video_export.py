@@ -6,7 +6,6 @@ through `i2i.jobs.video` on a synthetic 480p clip: decode, tiles, encode)."""
 from __future__ import annotations
 
 import io
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -16,19 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from rich.console import Console
+from timing import median_ms
 
 ANIMEVIDEO = {"arch": "srvgg", "num_feat": 64, "num_conv": 16, "upscale": 4, "act_type": "prelu"}
-
-
-def _median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
 
 
 def _onnx_vs_torch(model_name: str, overrides: dict, side: int, repeats: int) -> dict:
@@ -42,9 +31,9 @@ def _onnx_vs_torch(model_name: str, overrides: dict, side: int, repeats: int) ->
         path = Path(tmp) / "net.onnx"
         written = export_model(model, path, "onnx")[0]
         session = onnx_files.session(path)
-        ort_ms = _median_ms(lambda: onnx_files.run_session(session, {"x": x}), repeats)
+        ort_ms = median_ms(lambda: onnx_files.run_session(session, {"x": x}), repeats)
     with torch.inference_mode():
-        torch_ms = _median_ms(lambda: model.forward_tensor(x), repeats)
+        torch_ms = median_ms(lambda: model.forward_tensor(x), repeats)
     return {
         "median_ms": ort_ms,
         "images_per_s": 1000 / ort_ms,

@@ -48,3 +48,18 @@ def _cpu_unless_gpu_test(request, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+
+
+def tiny_model(name: str, **settings):
+    """A registered model built with its `tiny_config` (plus `settings`) on the CPU in fp32."""
+    import i2i
+    from i2i import registry
+
+    return i2i.load(
+        name, device="cpu", precision="fp32", **{**registry.model_class(name).tiny_config, **settings}
+    )
+
+
+def tiny_checkpoint(name: str, folder: Path, **settings) -> Path:
+    """`tiny_model(name)` saved as `folder/<name>.safetensors`."""
+    return tiny_model(name, **settings).save(Path(folder) / f"{name}.safetensors")

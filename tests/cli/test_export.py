@@ -16,6 +16,7 @@ from i2i import registry
 from i2i.cli import app
 from i2i.data.images import make_images
 from i2i.io import onnx_files
+from tests.conftest import tiny_checkpoint
 
 pytest.importorskip("onnxruntime")
 
@@ -35,9 +36,7 @@ def ok(*args):
 
 
 def tiny(name, tmp_path):
-    cls = registry.model_class(name)
-    model = i2i.load(name, device="cpu", precision="fp32", **cls.tiny_config)
-    return model.save(tmp_path / f"{name}.safetensors")
+    return tiny_checkpoint(name, tmp_path)
 
 
 def test_the_models_are_registered():

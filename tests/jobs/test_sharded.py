@@ -13,16 +13,13 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-import i2i
 from i2i.cli import app
+from tests.conftest import tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory) -> Path:
-    model = i2i.load(
-        "pix2pix", device="cpu", precision="fp32", **i2i.registry.model_class("pix2pix").tiny_config
-    )
-    return model.save(tmp_path_factory.mktemp("weights") / "tiny.safetensors")
+    return tiny_checkpoint("pix2pix", tmp_path_factory.mktemp("weights"))
 
 
 def _inputs(folder: Path, count: int) -> Path:

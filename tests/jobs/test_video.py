@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import i2i
-from i2i import registry
 from i2i.cli import app
 from i2i.jobs import video as jobs
+from tests.conftest import tiny_checkpoint
 from tests.io.test_video import describe, make_video
 
 pytest.importorskip("av")
@@ -31,9 +30,7 @@ def ok(*args):
 
 
 def tiny(name, tmp_path):
-    cls = registry.model_class(name)
-    model = i2i.load(name, device="cpu", precision="fp32", **cls.tiny_config)
-    return model.save(tmp_path / f"{name}.safetensors")
+    return tiny_checkpoint(name, tmp_path)
 
 
 def assert_kept(source, output, scale=1):
