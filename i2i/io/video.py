@@ -2,9 +2,10 @@
 
 `open_video` checks a file (a readable container, a video stream, a decoder, frames within the pixel
 limit) and `VideoReader.frames` decodes it frame by frame as 8-bit RGB or RGBA arrays with their
-timestamps, from `start` for `duration` seconds, while handing the audio packets of the same span to a
-callback. `VideoWriter` encodes frames with the timestamps they came with (constant and variable frame rates
-are kept), copies those audio packets untouched, keeps the rotation and colour range, stores provenance in
+timestamps, from `start` for `duration` seconds, while handing the audio and subtitle packets of the same
+span to a callback. `VideoWriter` encodes frames with the timestamps they came with (constant and variable
+frame rates are kept), copies those packets untouched (subtitles where the output's container can hold their
+format: SubRip goes into Matroska, not into MP4), keeps the rotation and colour range, stores provenance in
 the container's metadata and writes to a hidden temporary name that replaces the output only when the video
 is complete: an interrupted run leaves no file under the output name.
 """
@@ -101,6 +102,8 @@ class VideoReader:
             raise I2IError(f"{path}: no video stream in this file")
         self.stream = self.container.streams.video[0]
         self.audio = list(self.container.streams.audio)
+        #: streams copied untouched into the output: audio, and subtitles where the output's container allows
+        self.passthrough = self.audio + list(self.container.streams.subtitles)
         ctx = self.stream.codec_context
         if ctx is None or not ctx.codec or self.stream.codec_context.width <= 0:
             self.close()
@@ -113,6 +116,8 @@ class VideoReader:
                 "--max-pixels"
             )
         self.alpha = "a" in (ctx.pix_fmt or "").replace("gray", "").replace("nv", "")
+        self._decoder = _alpha_decoder(av, self.stream)
+        self.alpha = self.alpha or self._decoder is not None
         self.time_base = self.stream.time_base or Fraction(1, 90000)
         self.rate = self.stream.average_rate or self.stream.guessed_rate or Fraction(25)
         self.declared_frames = int(self.stream.frames or 0)
@@ -141,11 +146,11 @@ class VideoReader:
         *,
         start: float = 0.0,
         duration: float | None = None,
-        on_audio: Callable[[Any], None] | None = None,
+        on_packet: Callable[[Any], None] | None = None,
     ) -> Iterator[Frame]:
-        """Decode frames from `start` seconds for `duration` seconds (all: None), handing each audio packet
-        of that span to `on_audio`. A damaged or cut-off stream raises `I2IError` after the frames that
-        did decode."""
+        """Decode frames from `start` seconds for `duration` seconds (all: None), handing each packet of
+        the `passthrough` streams (audio, subtitles) of that span to `on_packet`. A damaged or cut-off
+        stream raises `I2IError` after the frames that did decode."""
         av = require()
         end = None if duration is None else start + duration
         if start > 0:
@@ -153,18 +158,18 @@ class VideoReader:
         fmt = "rgba" if self.alpha else "rgb24"
         count, last = 0, 0.0
         try:
-            for packet in self.container.demux(self.stream, *self.audio):
-                if packet.stream.type == "audio":
+            for packet in self.container.demux(self.stream, *self.passthrough):
+                if packet.stream.type != "video":
                     seconds = None if packet.pts is None else float(packet.pts * packet.time_base)
                     # from the very start: every packet, the encoder's priming (negative timestamps) too
                     inside = seconds is None or (
                         (start <= 0 or seconds >= start) and (end is None or seconds < end)
                     )
-                    if on_audio is not None and packet.size and inside:
-                        on_audio(packet)
+                    if on_packet is not None and packet.size and inside:
+                        on_packet(packet)
                     continue
-                for frame in packet.decode():
-                    seconds = frame.time if frame.time is not None else count / float(self.rate)
+                for frame in packet.decode() if self._decoder is None else self._decoder.decode(packet):
+                    seconds = frame.time if frame.time is not None else self._seconds(frame.pts, count)
                     if seconds < start - 1e-6:
                         continue
                     if end is not None and seconds >= end - 1e-6:
@@ -181,8 +186,23 @@ class VideoReader:
         if end is None and count and known is not None and last + max(2.0 / float(self.rate), 0.1) < known:
             raise I2IError(f"{self.path}: cut off at {last:.2f}s of its {known:.2f}s")
 
+    def _seconds(self, pts: int | None, count: int) -> float:
+        return float(pts * self.time_base) if pts is not None else count / float(self.rate)
+
     def close(self) -> None:
         self.container.close()
+
+
+def _alpha_decoder(av: Any, stream: Any) -> Any:
+    """A libvpx decoder for VP8/VP9 with alpha (WebM `alpha_mode` 1): FFmpeg's own VP8/VP9 decoders drop
+    the alpha plane, which travels beside each frame as block additions that only libvpx's wrapper reads.
+    None for every other stream, and where this FFmpeg has no libvpx (the alpha is then not read)."""
+    name = {"vp8": "libvpx", "vp9": "libvpx-vp9"}.get(stream.codec_context.name)
+    if name is None or stream.metadata.get("alpha_mode") != "1" or name not in av.codecs_available:
+        return None
+    decoder = av.CodecContext.create(name, "r")
+    decoder.extradata = stream.codec_context.extradata
+    return decoder
 
 
 def open_video(path: Path, *, max_pixels: int | None = None) -> VideoReader:
@@ -205,8 +225,8 @@ class EncodeOptions:
 
 
 class VideoWriter:
-    """Encode frames into `path` like `source` (timestamps, rotation, colour range, audio); use as a context
-    manager: the file appears under its name only when the block completes."""
+    """Encode frames into `path` like `source` (timestamps, rotation, colour range, audio, subtitles); use as
+    a context manager: the file appears under its name only when the block completes."""
 
     def __init__(
         self,
@@ -249,7 +269,14 @@ class VideoWriter:
             self.stream.options = _quality(codec, options.crf)
             if source.color_range is not None and codec not in LOSSLESS.values():
                 self.stream.codec_context.color_range = source.color_range
-            self.audio = {s.index: self.container.add_stream_from_template(s) for s in source.audio}
+            self.copied = {s.index: self.container.add_stream_from_template(s) for s in source.audio}
+            #: subtitle streams the container cannot hold (e.g. SubRip in MP4), by codec name
+            self.dropped_subtitles: list[str] = []
+            for s in source.passthrough[len(source.audio) :]:
+                try:
+                    self.copied[s.index] = self.container.add_stream_from_template(s)
+                except ValueError:
+                    self.dropped_subtitles.append(s.codec_context.name)
             if provenance:
                 self.container.metadata["comment"] = json.dumps({"i2i": provenance})
         except (av.FFmpegError, ValueError) as exc:
@@ -291,9 +318,10 @@ class VideoWriter:
             ) from None
         self.frames += 1
 
-    def copy_audio(self, packet: Any) -> None:
-        """Mux a packet of an audio stream of the source untouched (timestamps less `offset` seconds)."""
-        out = self.audio.get(packet.stream.index)
+    def copy_packet(self, packet: Any) -> None:
+        """Mux a packet of an audio or subtitle stream of the source untouched (timestamps less `offset`
+        seconds); packets of a stream the container cannot hold are left out."""
+        out = self.copied.get(packet.stream.index)
         if out is None:
             return
         if self.offset:

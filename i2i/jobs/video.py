@@ -3,8 +3,11 @@
 Each video streams through in batches of frames (memory does not grow with its length): decoded
 (`i2i.io.video`), turned into `ImageData`, run through the model's public API (`translate_images`, or the
 tiled upscaling `i2i upscale` uses), optionally smoothed over time, and encoded with the source's
-timestamps, rotation, colour range and audio, or written as numbered PNG frames (`frames_dir`). The
-progress bar counts frames, with fps and ETA. A video that fails is reported in one line; the others go on.
+timestamps, rotation, colour range, audio and subtitles, or written as numbered PNG frames (`frames_dir`).
+Decoding, the model and encoding overlap: a thread decodes up to `AHEAD` batches ahead and another encodes
+up to `AHEAD` batches behind, so the model is not kept waiting on FFmpeg (PyAV releases the GIL while it
+codes). The progress bar counts frames, with fps and ETA. A video that fails is reported in one line; the
+others go on.
 
 Temporal smoothing (`temporal` = strength in 0..1) blends each output pixel with the previous output where
 the input pixel barely changed (by less than `STILL` of the range), in proportion to how still it is: per-frame
@@ -14,8 +17,11 @@ as the mean absolute frame-to-frame change of the output against that of the inp
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +41,8 @@ from i2i.model import Model
 STILL = 0.04
 #: frames in flight by default: decoded, in the model and waiting to be encoded
 DEFAULT_BATCH = 4
+#: batches decoded ahead of the model, and batches waiting to be encoded behind it
+AHEAD = 2
 
 #: frames of ImageData in, uint8 H x W x 3/4 arrays out
 Process = Callable[[list[Any]], list[np.ndarray]]
@@ -164,20 +172,18 @@ def _run_one(source, target, process, title, options, provenance, max_pixels, co
             sink = _FrameSink(target, reader, options, provenance)
             damage: list[I2IError] = []
 
-            def frames():  # a damaged stream ends the video: what decoded is still written
+            def batches():  # a damaged stream ends the video: what decoded is still written
+                frames = reader.frames(start=options.start, duration=options.duration, on_packet=sink.packet)
                 try:
-                    yield from reader.frames(
-                        start=options.start, duration=options.duration, on_audio=sink.audio
-                    )
+                    for batch in _batched(frames, options.batch_size):
+                        yield batch, [_image(frame.pixels, source) for frame in batch]
                 except I2IError as exc:
                     damage.append(exc)
 
             done, start = 0, time.perf_counter()
-            with sink:
-                for batch in _batched(frames(), options.batch_size):
-                    images = [_image(frame.pixels, source) for frame in batch]
-                    for frame, output in zip(batch, process(images), strict=True):
-                        sink.write(frame, output)
+            with sink, contextlib.closing(_ahead(batches(), AHEAD)) as decoded:
+                for batch, images in decoded:
+                    sink.write(batch, process(images))
                     done += len(batch)
                     rate = done / max(time.perf_counter() - start, 1e-9)
                     bar.update(task, completed=done, fps=f"{rate:.1f}")
@@ -195,31 +201,46 @@ def _run_one(source, target, process, title, options, provenance, max_pixels, co
         line += f" ({sink.frames / max(elapsed, 1e-9):.2f} fps)"
         if flicker := sink.flicker.report():
             line += f"; {flicker}"
+        if sink.writer is not None and sink.writer.dropped_subtitles:
+            kinds = ", ".join(sorted(set(sink.writer.dropped_subtitles)))
+            line += f"; subtitles ({kinds}) left out: {target.suffix} cannot hold them (.mkv can)"
         console.print(escape(line), highlight=False, soft_wrap=True)
     finally:
         reader.close()
 
 
 class _FrameSink:
-    """Where processed frames go: an encoded video (created with the first frame's size) or PNG frames."""
+    """Where processed frames go: an encoded video (created with the first frame's size) or PNG frames.
+
+    `write` hands a batch to the encoding thread and returns at once; packets of the streams copied as they
+    are (`packet`, from the decoding thread) wait until the container exists and go in with the next frames.
+    Leaving the block finishes the encoding; leaving it on an error drops what is queued and the file."""
 
     def __init__(self, target: Path, reader: vio.VideoReader, options: VideoOptions, provenance) -> None:
         self.target, self.reader, self.options, self.provenance = target, reader, options, provenance
         self.writer: vio.VideoWriter | None = None
         self.flicker = Flicker(options.temporal)
         self.frames = 0
-        self.pending_audio: list[Any] = []
+        self.pending: list[Any] = []
+        self.lock = threading.Lock()
         self.where = str(options.frames_dir / target.stem if options.frames_dir else target)
+        self.stage = _Stage(self._encode, AHEAD)
 
-    def audio(self, packet: Any) -> None:
-        if self.options.frames_dir is not None:
-            return
-        if self.writer is None:  # the container is made with the first frame; keep what comes before
-            self.pending_audio.append(packet)
-        else:
-            self.writer.copy_audio(packet)
+    def packet(self, packet: Any) -> None:
+        if self.options.frames_dir is None:
+            with self.lock:
+                self.pending.append(packet)
 
-    def write(self, frame: vio.Frame, output: np.ndarray) -> None:
+    def write(self, batch: list[vio.Frame], outputs: list[np.ndarray]) -> None:
+        if len(outputs) != len(batch):
+            raise I2IError(f"the model returned {len(outputs)} frame(s) for {len(batch)}")
+        self.stage.put((batch, outputs))
+
+    def _encode(self, item: tuple[list[vio.Frame], list[np.ndarray]]) -> None:
+        for frame, output in zip(*item, strict=True):
+            self._write_one(frame, output)
+
+    def _write_one(self, frame: vio.Frame, output: np.ndarray) -> None:
         output = self.flicker(frame.pixels, output)
         if self.options.frames_dir is not None:
             folder = self.options.frames_dir / self.target.stem
@@ -237,17 +258,115 @@ class _FrameSink:
                     offset=self.options.start,
                 )
             self.writer.write(_even(output, self.writer), frame.pts, frame.rotation)
-            for packet in self.pending_audio:
-                self.writer.copy_audio(packet)
-            self.pending_audio.clear()
+            self._copy_pending()
         self.frames += 1
+
+    def _copy_pending(self) -> None:
+        with self.lock:
+            packets, self.pending = self.pending, []
+        for packet in packets:
+            self.writer.copy_packet(packet)
 
     def __enter__(self) -> _FrameSink:
         return self
 
     def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if kind is None:
+            try:
+                self.stage.close()
+                if self.writer is not None:
+                    self._copy_pending()
+            except BaseException as error:
+                kind, exc, tb = type(error), error, error.__traceback__
+                if self.writer is not None:
+                    self.writer.__exit__(kind, exc, tb)
+                raise
+        else:
+            self.stage.abort()
         if self.writer is not None:
             self.writer.__exit__(kind, exc, tb)
+
+
+class _Stage:
+    """A thread running `work` on each item `put`, at most `depth` items waiting; the first error it meets
+    is raised by the next `put` or by `close` (later items are then skipped)."""
+
+    _END = object()
+
+    def __init__(self, work: Callable[[Any], None], depth: int) -> None:
+        self.work = work
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="i2i-encode", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not self._END:
+            if self.error is None:
+                try:
+                    self.work(item)
+                except BaseException as exc:  # handed to the caller's thread by put / close
+                    self.error = exc
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def put(self, item: Any) -> None:
+        self._raise()
+        self.queue.put(item)
+
+    def close(self) -> None:
+        """Wait for every item to be worked on; raise the first error."""
+        self.queue.put(self._END)
+        self.thread.join()
+        self._raise()
+
+    def abort(self) -> None:
+        """Drop the items still waiting and stop (the one being worked on finishes)."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self.queue.get_nowait()
+        self.queue.put(self._END)
+        self.thread.join()
+
+
+def _ahead(items: Iterable[Any], depth: int) -> Iterator[Any]:
+    """`items`, produced by a thread up to `depth` ahead of the consumer; its error is raised in the
+    consumer's thread. Closing the iterator stops the thread before it returns."""
+    waiting: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    with contextlib.suppress(queue.Full):
+                        waiting.put((True, item), timeout=0.05)
+                        break
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # raised again by the consumer
+            waiting.put((False, exc))
+            return
+        waiting.put((False, None))
+
+    thread = threading.Thread(target=produce, name="i2i-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            ok, value = waiting.get()
+            if not ok:
+                if value is not None:
+                    raise value
+                return
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                waiting.get_nowait()
+            thread.join(0.01)
 
 
 def _even(output: np.ndarray, writer: vio.VideoWriter) -> np.ndarray:

@@ -130,3 +130,16 @@ def test_bad_requests_are_one_line(tmp_path):
     images = make_images(tmp_path / "in", count=1, size=16, seed=3)
     result = run("upscale", images, "--weights", tmp_path / "junk.onnx")
     assert result.exit_code != 0 and len(result.output.strip().splitlines()) == 1
+
+
+def test_maskgan_exports_its_generator_and_parser_for_a_deployment_to_combine(tmp_path):
+    weights = tiny("maskgan", tmp_path)
+    out = tmp_path / "maskgan.onnx"
+    rows = json.loads(ok("export", out, "--weights", weights, "--json").stdout)
+    assert [row["graph"] for row in rows] == ["generator", "parser"]
+    assert all(row["max_error"] <= row["tolerance"] == 1e-4 for row in rows)
+    meta = onnx_files.read_metadata(out)
+    assert meta["label_nc"] == 19 and len(meta["label_ids"]) == 19
+    images = make_images(tmp_path / "in", count=1, size=32, seed=1)
+    result = run("translate", images, "-o", tmp_path / "o", "--weights", out)
+    assert result.exit_code != 0 and "not an image translation" in result.output

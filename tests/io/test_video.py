@@ -88,6 +88,23 @@ def test_lossless_round_trip_keeps_every_pixel_and_alpha(tmp_path):
     assert len(back) == 4 and all(np.array_equal(a, b) for a, b in zip(frames, back, strict=True))
 
 
+def test_vp9_alpha_is_written_and_read_back(tmp_path):
+    av = pytest.importorskip("av")
+    if "libvpx-vp9" not in av.codecs_available:
+        pytest.skip("this FFmpeg has no libvpx-vp9")
+    source = video.open_video(make_video(tmp_path / "in.mp4", frames=4, audio=False))
+    levels = [30, 220, 90, 160]
+    with video.VideoWriter(tmp_path / "out.webm", source, size=(48, 32), alpha=True) as writer:
+        for i, level in enumerate(levels):
+            pixels = np.full((32, 48, 4), 128, np.uint8)
+            pixels[..., 3] = level
+            writer.write(pixels, i * 1000)
+    reader = video.open_video(tmp_path / "out.webm")
+    assert reader.alpha
+    alpha = [float(frame.pixels[..., 3].mean()) for frame in reader.frames()]
+    assert np.allclose(alpha, levels, atol=3)  # lossy VP9: within a few levels
+
+
 def test_a_failed_write_leaves_nothing(tmp_path):
     source = video.open_video(make_video(tmp_path / "in.mp4", frames=2, audio=False))
     target = tmp_path / "out.mp4"

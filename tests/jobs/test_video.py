@@ -117,3 +117,87 @@ def test_bad_videos_are_one_line_and_fail(tmp_path):
     images.mkdir()
     result = run("upscale", images, "--start", "1")
     assert result.exit_code != 0 and "apply to videos" in result.output
+
+
+def with_subtitles(clip, tmp_path):
+    """`clip` remuxed into Matroska with a two-cue SubRip stream."""
+    import av
+
+    srt = tmp_path / "cues.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,200\nHello\n\n2\n00:00:00,200 --> 00:00:00,400\nWorld\n")
+    out = tmp_path / "subbed.mkv"
+    with av.open(str(clip)) as src, av.open(str(srt)) as cues, av.open(str(out), "w") as dst:
+        video = dst.add_stream_from_template(src.streams.video[0])
+        text = dst.add_stream_from_template(cues.streams.subtitles[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.size:
+                packet.stream = video
+                dst.mux(packet)
+        for packet in cues.demux(cues.streams.subtitles[0]):
+            if packet.size:
+                packet.stream = text
+                dst.mux(packet)
+    return out
+
+
+def cue_texts(path):
+    import av
+
+    with av.open(str(path)) as container:
+        if not container.streams.subtitles:
+            return []
+        return [bytes(p) for p in container.demux(container.streams.subtitles[0]) if p.size]
+
+
+def test_subtitles_are_kept_where_the_container_holds_them(tmp_path):
+    clip = with_subtitles(make_video(tmp_path / "clip.mp4", frames=10, audio=False), tmp_path)
+    assert cue_texts(clip) == [b"Hello", b"World"]
+    weights = tiny("pix2pix", tmp_path)
+    ok("translate", clip, tmp_path / "out.mkv", "--weights", weights, *FAST)
+    assert cue_texts(tmp_path / "out.mkv") == [b"Hello", b"World"]
+    assert describe(tmp_path / "out.mkv")["count"] == 10
+    result = ok("translate", clip, tmp_path / "out.mp4", "--weights", weights, *FAST)
+    assert cue_texts(tmp_path / "out.mp4") == [] and "subtitles (srt) left out" in result.output
+
+
+def test_decoding_runs_ahead_of_the_model_and_errors_cross_threads():
+    import threading
+
+    made = []
+    release = threading.Event()
+
+    def items():
+        for i in range(10):
+            made.append(i)
+            yield i
+
+    ahead = jobs._ahead(items(), 3)
+    assert next(ahead) == 0
+    for _ in range(200):  # the producer fills the queue while the consumer holds item 0
+        if len(made) >= 4:
+            break
+        release.wait(0.01)
+    assert len(made) >= 4 and len(made) < 10  # bounded: depth 3 waiting, one being produced
+    ahead.close()
+
+    def broken():
+        yield 1
+        raise ValueError("decoder broke")
+
+    with pytest.raises(ValueError, match="decoder broke"):
+        list(jobs._ahead(broken(), 2))
+
+    seen = []
+
+    def work(item):
+        if item == 2:
+            raise OSError("disk full")
+        seen.append(item)
+
+    stage = jobs._Stage(work, 2)
+    with pytest.raises(OSError, match="disk full"):
+        for i in range(50):
+            stage.put(i)
+        stage.close()
+    assert seen == [0, 1]
+    stage.abort()

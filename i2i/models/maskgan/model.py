@@ -24,7 +24,7 @@ from torch import nn
 from i2i.config import Option
 from i2i.errors import I2IError, UsageError
 from i2i.model import Model, StateDict
-from i2i.models.maskgan import demo, official, pipeline, training
+from i2i.models.maskgan import demo, export, official, pipeline, training
 from i2i.models.maskgan import networks as N
 from i2i.models.maskgan.pipeline import StyleCode
 from i2i.runtime import autocast
@@ -160,6 +160,11 @@ class MaskGAN(Model):
 
     # ------------------------------------------------------------------------------------- inference
 
+    def export_graphs(self, conditions: dict[str, Any]) -> list[Any]:
+        """`i2i export`: the generator (one-hot masks and the photo in) and the parser's logits, as graphs a
+        deployment combines (see `export`)."""
+        return export.graphs(self, conditions)
+
     def required_networks(self, conditions: dict[str, Any]) -> tuple[str, ...]:
         return ("G",) if conditions.get("mask") is not None else ("G", "parser")
 
@@ -181,7 +186,9 @@ class MaskGAN(Model):
             )
         composite = conditions.get("composite")
         if composite is not None and composite not in pipeline.COMPOSITES:
-            raise UsageError(f"composite={composite!r} is not one of: {', '.join(pipeline.COMPOSITES)}")
+            raise UsageError(
+                f"{self.flag('composite')} {composite!r} is not one of: {', '.join(pipeline.COMPOSITES)}"
+            )
         results = []
         for image in images:
             style = self.encode_style(image, conditions.get("mask"))
