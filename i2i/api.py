@@ -17,11 +17,12 @@ from i2i.errors import I2IError, UsageError
 from i2i.hub import catalogue, resolve
 from i2i.io import checkpoint, official
 from i2i.io.files import sha256_file
-from i2i.model import Model, StateDict, interpolate_networks
+from i2i.model import Model, StateDict
 from i2i.runtime import resolve_device
 
 # `--model` of the reference's train_opt.txt -> i2i model names
 _REFERENCE_MODELS = {"pix2pix": "pix2pix", "cycle_gan": "cyclegan"}
+_DTYPE_NAMES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def list_models() -> list[dict[str, Any]]:
@@ -74,15 +75,18 @@ def load(
         return _load_exported(model, path, device)
     if path.is_dir() and (path / "model.safetensors").is_file():  # an i2i run folder: its final model
         path = path / "model.safetensors"
-    if path.is_dir():
+    reader = _foreign_reader(path, model)
+    if path.is_dir() and reader is None:
         found = official.read_run_folder(path)
         return _load_official(model, found, path, entry, device, precision, config_overrides)
-    if reader := _foreign_reader(path, model):
+    if reader is not None:
         states, settings = reader.read_foreign_file(path)
         # the settings only the file shows (e.g. act_type relu/leakyrelu) under the caller's overrides
         fields = configs.field_types(reader.Config)
         overrides = {k: v for k, v in settings.items() if k in fields} | config_overrides
-        return _load_official(model or reader.name, (states, {}), path, entry, device, precision, overrides)
+        loaded = _load_official(model or reader.name, (states, {}), path, entry, device, precision, overrides)
+        _published_as(loaded, settings.get("outscale"), _DTYPE_NAMES.get(settings.get("weights_dtype", "")))
+        return loaded
     content = official.read_any(path)
     if isinstance(content, checkpoint.Checkpoint) and content.is_i2i:
         return _load_i2i(model, content, entry, device, precision, config_overrides)
@@ -120,10 +124,16 @@ def _foreign_reader(path: Path, model: str | None) -> type[Model] | None:
     """The model class that reads `path` as one of its `foreign_suffixes` (the one named `model` first).
 
     A suffix also used by PyTorch files (`.bin`) counts only when the model's other foreign files lie
-    beside it (ncnn's `.param` next to its `.bin`)."""
+    beside it (ncnn's `.param` next to its `.bin`). A folder holding files of a model's suffixes is that
+    model's when its `reads_foreign_folder` claims it (e.g. another tool's model folder)."""
     known = registry.model_names()
     for name in sorted(known, key=lambda name: name != model):
         suffixes = registry.entry(name).foreign_suffixes
+        if path.is_dir():
+            held = suffixes and any(f.suffix in suffixes for f in path.iterdir() if f.is_file())
+            if held and registry.model_class(name).reads_foreign_folder(path):
+                return registry.model_class(name)
+            continue
         if path.suffix not in suffixes:
             continue
         ambiguous = path.suffix in (".safetensors", *official.OFFICIAL_SUFFIXES)
@@ -163,6 +173,7 @@ def _load_i2i(model, ckpt, entry, device, precision, overrides) -> Model:
     instance.source = ckpt.meta.get("source")
     instance.weights_license = (entry or {}).get("license") or ckpt.meta.get("license")
     _identify(instance, ckpt.path, entry)
+    _published_as(instance, ckpt.meta.get("outscale"), _stored_dtype(ckpt.network_tensors()))
     return instance
 
 
@@ -184,6 +195,7 @@ def _load_official(model, found, path, entry, device, precision, overrides) -> M
     instance.source = (entry or {}).get("source") or f"official checkpoint {path.name}"
     instance.weights_license = (entry or {}).get("license") or "unknown: see where the checkpoint came from"
     _identify(instance, path, entry)
+    _published_as(instance, None, _stored_dtype(networks))
     return instance
 
 
@@ -200,8 +212,25 @@ def _naming(path: Path):
 
 def _identify(instance: Model, path: Path, entry: dict | None) -> None:
     instance.weights_name = (entry or {}).get("name") or path.name
+    if (entry or {}).get("outscale") is not None:
+        instance.outscale = float(entry["outscale"])
     if path.is_file():
         instance.weights_sha256 = sha256_file(path)
+
+
+def _published_as(instance: Model, outscale: Any, dtype: torch.dtype | None) -> None:
+    """Record what the weights were published as: their output factor (the file's, else the catalogue
+    entry's `outscale`) where it is not the network's scale, and their stored precision."""
+    outscale = outscale if outscale is not None else instance.outscale
+    published = outscale is not None and float(outscale) != instance.scale
+    instance.outscale = float(outscale) if published else None
+    instance.weights_dtype = dtype
+
+
+def _stored_dtype(states: dict[str, StateDict]) -> torch.dtype | None:
+    """The one floating-point dtype of all tensors in `states` (None when they mix several or have none)."""
+    found = {t.dtype for state in states.values() for t in state.values() if t.is_floating_point()}
+    return found.pop() if len(found) == 1 else None
 
 
 def _detect_model(states: dict[str, StateDict], path: Path) -> type[Model]:
@@ -251,3 +280,27 @@ def interpolate(
     a.weights_name = f"interp({a.weights_name}, {b.weights_name}, {alpha:g})"
     a.weights_sha256 = None
     return a
+
+
+def interpolate_networks(
+    a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], alpha: float
+) -> dict[str, torch.Tensor]:
+    """Network interpolation: (1 - alpha) * a + alpha * b for every tensor (the key sets must match)."""
+    if a.keys() != b.keys():
+        missing = sorted(set(a) ^ set(b))[:3]
+        raise I2IError(
+            f"the two networks have different keys (e.g. {', '.join(missing)}); interpolate the same architecture"
+        )
+    out = {}
+    for key, value in a.items():
+        other = b[key]
+        if value.shape != other.shape:
+            raise I2IError(
+                f"'{key}' has shape {tuple(value.shape)} in one network and {tuple(other.shape)} in the other"
+            )
+        out[key] = (
+            ((1 - alpha) * value.double() + alpha * other.double()).to(value.dtype)
+            if value.is_floating_point()
+            else value
+        )
+    return out

@@ -23,14 +23,16 @@ from i2i._version import __version__
 from i2i.config import Option
 from i2i.errors import I2IError, UsageError
 from i2i.io import checkpoint
+from i2i.io.consent import Safeguards
+from i2i.ops import tiled_translate
 from i2i.ops.batch_pixels import from_device_batch, to_device_batch
 from i2i.runtime import autocast, resolve_device, resolve_precision, uses_channels_last
 
 StateDict = dict[str, torch.Tensor]
 
 
-class Model(abc.ABC):
-    """Base class of every model plugin (entry-point group `i2i.models`)."""
+class Model(Safeguards, abc.ABC):
+    """Base class of every model plugin (entry-point group `i2i.models`); consent and marks: `Safeguards`."""
 
     name: ClassVar[str] = ""
     task: ClassVar[str] = ""
@@ -65,6 +67,8 @@ class Model(abc.ABC):
     #: this model's catalogue of weights and datasets by name: a JSON file, relative to the folder of the
     #: module that defines the class (see `i2i.hub.catalogue`); read without importing the model
     catalogue: ClassVar[str | None] = None
+    #: context (pixels) around a tile of `translate`; None: never tiled (see `i2i.ops.tiled_translate`)
+    tile_context: ClassVar[int | None] = 32
 
     def __init__(
         self, config: Any = None, *, device: str | torch.device = "cpu", precision: str = "fp32"
@@ -90,11 +94,18 @@ class Model(abc.ABC):
         self.weights_name: str | None = None
         self.weights_sha256: str | None = None
         self.weights_license: str | None = None
+        #: the output factor the weights are published for, where not `scale` (an x4 network shipped as x2)
+        self.outscale: float | None = None
+        #: the precision the weights were stored in (`i2i convert --dtype keep`); None if unknown or mixed
+        self.weights_dtype: torch.dtype | None = None
         #: set by `setup_training`: the optimisers and learning-rate schedulers, by name
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, Any] = {}
         self._inference_ready = False
         self._channels_last = False
+        #: `translate --tile` / `--tile-overlap` (None: tiles only over the memory budget / `tile_context`)
+        self.translate_tile: int | None = None
+        self.translate_tile_overlap: int | None = None
 
     # ------------------------------------------------------------------------------ to implement
 
@@ -173,8 +184,15 @@ class Model(abc.ABC):
 
     @classmethod
     def read_foreign_file(cls, path: Path) -> tuple[dict[str, StateDict], dict[str, Any]]:
-        """State dicts by network role and config settings from a file of one of `foreign_suffixes`."""
+        """State dicts by network role and config settings from a file of one of `foreign_suffixes` (or from
+        a folder that `reads_foreign_folder` claims)."""
         raise I2IError(f"model '{cls.name}' reads no {path.suffix} files")
+
+    @classmethod
+    def reads_foreign_folder(cls, folder: Path) -> bool:
+        """Whether `read_foreign_file` reads `folder` as a whole (another tool's model folder holding files
+        of `foreign_suffixes`, e.g. DeepFaceLab's `workspace/model`); asked only of such folders."""
+        return False
 
     # ---------------------------------------------------------------------------------- training
 
@@ -251,7 +269,8 @@ class Model(abc.ABC):
             "license": self.weights_license or f"weights trained with i2i; {self.name} code: {self.license}",
             "source": self.source or "trained with i2i",
             "networks": sorted(self.loaded),
-        }
+            **self.consent_meta(),
+        } | ({"outscale": self.outscale} if self.outscale is not None else {})
 
     def save(
         self,
@@ -309,12 +328,17 @@ class Model(abc.ABC):
             tag["weights"] = self.weights_name
         if self.weights_sha256:
             tag["weights_sha256"] = self.weights_sha256
-        return tag
+        return tag | self.safeguard_tag()
 
     def default_note(self, conditions: dict[str, Any]) -> str | None:
         """What a translation with these conditions picks by default that the user may not expect (shown
         once by the CLI), or None."""
         return None
+
+    @classmethod
+    def flag(cls, name: str) -> str:
+        """The flag of the declared option `name` (`Option.long_flag`): how messages name a condition."""
+        return {option.name: option.long_flag for option in cls.options}[name]
 
     def check_conditions(self, conditions: dict[str, Any]) -> None:
         params = inspect.signature(self.forward_tensor).parameters
@@ -330,6 +354,7 @@ class Model(abc.ABC):
 
     def translate_images(self, images: Sequence[Any], *, batch_size: int = 1, **conditions: Any) -> list[Any]:
         """`ImageData` in, `ImageData` out (same size times `scale`, same bit depth, alpha re-attached)."""
+        self.require_consent()
         self.check_conditions(conditions)
         missing = [n for n in self.required_networks(conditions) if n not in self.loaded]
         if missing:
@@ -421,7 +446,7 @@ class Model(abc.ABC):
         top, left = (padded_h - height) // 2, (padded_w - width) // 2
         s = self.scale
         with torch.inference_mode(), autocast(self.device, self.precision):
-            y = self.forward_tensor(x, **conditions)
+            y = tiled_translate.forward(self, x, conditions)  # whole, or in tiles over the memory budget
         y = y[:, :, top * s : (top + height) * s, left * s : (left + width) * s]
         return self.from_output_batch(y, images, channels)
 
@@ -462,27 +487,3 @@ def _summarise(exc: Exception) -> str:
     text = " ".join(str(exc).split())
     text = text.replace("Error(s) in loading state_dict for ", "")
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def interpolate_networks(
-    a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], alpha: float
-) -> dict[str, torch.Tensor]:
-    """Network interpolation: (1 - alpha) * a + alpha * b for every tensor (the key sets must match)."""
-    if a.keys() != b.keys():
-        missing = sorted(set(a) ^ set(b))[:3]
-        raise I2IError(
-            f"the two networks have different keys (e.g. {', '.join(missing)}); interpolate the same architecture"
-        )
-    out = {}
-    for key, value in a.items():
-        other = b[key]
-        if value.shape != other.shape:
-            raise I2IError(
-                f"'{key}' has shape {tuple(value.shape)} in one network and {tuple(other.shape)} in the other"
-            )
-        out[key] = (
-            ((1 - alpha) * value.double() + alpha * other.double()).to(value.dtype)
-            if value.is_floating_point()
-            else value
-        )
-    return out

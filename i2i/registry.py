@@ -1,7 +1,7 @@
 """The model registry: entry points of the group `i2i.models`, read lazily.
 
-Listing models reads each plugin's class attributes (`task`, `license`, `description`, its command-line
-`options` and the file name of its `catalogue`) from its source without importing it, so `i2i models` and
+Listing models reads each plugin's class attributes (`task`, `license`, `description`, `needs_consent`,
+its command-line `options` and the file name of its `catalogue`) from its source without importing it, so `i2i models` and
 building the command line stay fast and a broken plugin cannot crash them: it shows up as a row with the
 reason instead. A model's code is imported only when that model is asked for.
 """
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "i2i.models"
 _STATIC_FIELDS = ("task", "license", "description")
 _STATIC_TUPLES = ("default_for", "foreign_suffixes")
+_STATIC_BOOLS = ("needs_consent",)
 _OPTION_FIELDS = {f.name for f in dataclasses.fields(Option)}
 
 
@@ -45,6 +46,8 @@ class ModelEntry:
     #: commands for which the model is the default `--model`, and the weight-file suffixes only it reads
     default_for: tuple[str, ...] = ()
     foreign_suffixes: tuple[str, ...] = ()
+    #: a safeguarded model: `train` and `translate` refuse it without a consent attestation (`i2i.io.consent`)
+    needs_consent: bool = False
     #: the model's catalogue file (`catalogue` of the class, resolved beside its module), if it has one
     catalogue: Path | None = None
 
@@ -95,6 +98,8 @@ def _static_class_info(target: str) -> dict[str, str]:
                             info[name] = str(ast.literal_eval(stmt.value))
                         elif name in _STATIC_TUPLES:
                             info[name] = tuple(str(v) for v in ast.literal_eval(stmt.value))
+                        elif name in _STATIC_BOOLS:
+                            info[name] = ast.literal_eval(stmt.value) is True
                         elif name == "options":
                             info["options"] = _static_options(stmt.value)
                         elif name == "catalogue" and spec.origin:

@@ -83,6 +83,37 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
 
 
+def float32_between_convolutions(
+    net: torch.nn.Module, *, float32_last: int = 1, float32_first: int = 0
+) -> None:
+    """Under bf16/fp16 autocast, keep all but the convolutions of `net` in float32 (in place; inference).
+
+    Each convolution still runs in the low precision (autocast casts its input and weights) but hands
+    float32 on, so the residual sums, concatenations and activations between convolutions keep float32's
+    precision instead of rounding to 8 mantissa bits at every step (what makes deep residual networks
+    such as RRDBNet drift); the last `float32_last` convolutions (in registration order: those that
+    make the pixels) run wholly in float32, and so do the first `float32_first` (those that read them).
+    Parameters and state-dict keys are unchanged; calling it again does nothing."""
+    if getattr(net, "_i2i_float32_between", False):
+        return
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    first, last = min(float32_first, len(convs)), max(0, len(convs) - float32_last)
+    for conv in convs[first:last]:
+        conv.register_forward_hook(_float32_output)
+    for conv in convs[:first] + convs[max(first, last) :]:
+        conv.forward = functools.partial(_in_float32, conv.forward)
+    net._i2i_float32_between = True
+
+
+def _float32_output(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    return output.float()
+
+
+def _in_float32(forward, x: torch.Tensor) -> torch.Tensor:
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return forward(x.float())
+
+
 def uses_channels_last(device: torch.device, networks: Iterable[torch.nn.Module] = ()) -> bool:
     """Whether inference runs channels_last: on CPU always (oneDNN's layout); on CUDA for networks
     without instance norm (cuDNN's tensor-core layout), since CUDA's instance norm converts channels_last

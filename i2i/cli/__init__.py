@@ -27,6 +27,7 @@ COMMANDS = (
     "weights",
     "evaluate",
     "mask",
+    "faces",
     "serve",
 )
 

@@ -71,8 +71,16 @@ def _one_line(exc: BaseException) -> str:
     return escape(text)
 
 
+#: notes printed in this command: each once a run (the "once" warning filter forgets what it showed
+#: whenever a library changes the filters, e.g. with `warnings.catch_warnings` while decoding)
+_noted: set[str] = set()
+
+
 def _note_warning(message, category, *_: Any, **__: Any) -> None:
-    if category.__name__ == "LossyWriteWarning":
+    if category.__name__ in ("LossyWriteWarning", "FirstFrameWarning"):
+        if str(message) in _noted:
+            return
+        _noted.add(str(message))
         err.print(f"[yellow]note:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     else:
         err.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
@@ -83,10 +91,12 @@ def friendly_errors(command):
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _noted.clear()
         try:
             with warnings.catch_warnings():
                 # what a chosen output format cannot keep: said once per run, as a note
                 warnings.filterwarnings("once", message=r".* cannot hold ")
+                warnings.filterwarnings("once", message=r"animated images .*: only the first frame")
                 warnings.showwarning = _note_warning
                 return command(*args, **kwargs)
         except I2IError as exc:
@@ -196,6 +206,10 @@ Format = Annotated[str, typer.Option("--format", help="same, png, jpeg, webp, ti
 NoProvenance = Annotated[bool, typer.Option("--no-provenance", help="Do not tag outputs with model/weights.")]
 MaxPixels = Annotated[int | None, typer.Option("--max-pixels", help="Refuse larger images.")]
 NoProgress = Annotated[bool, typer.Option("--no-progress", help="No progress bar.")]
+Tile = Annotated[
+    int | None,
+    typer.Option("--tile", help="Tile side in input pixels; 0: whole image. Default: from free memory."),
+]
 PngLevel = Annotated[
     int,
     typer.Option(

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from i2i.cli import _common as common
+from i2i.cli import _safeguards as safeguards
 from i2i.errors import UsageError
 
 Start = Annotated[float, typer.Option("--start", help="Videos: start this many seconds in.")]
@@ -122,8 +123,11 @@ def _run(command: str, kw: dict, inputs: list[Path], videos, destination: Path |
             "--denoise-strength is for images; blend the weights first with `i2i weights interp`"
         )
     declared = kw["declared"]
+    safeguards.check_named(model, kw.get("consent"))
     loaded = load(model, kw["weights"] or common.default_weights(model), device=kw["device"],
                   precision=kw["precision"], **common.overrides(kw["set_"], declared.settings))  # fmt: skip
+    safeguards.prepare(loaded, kw.get("consent"), no_badge=kw.get("no_badge", False),
+                       no_watermark=kw.get("no_watermark", False), no_provenance=kw["no_provenance"])  # fmt: skip
     tag = None if kw["no_provenance"] else loaded.provenance_tag()
     if command == "translate":
         if kw.get("grid"):

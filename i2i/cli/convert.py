@@ -27,7 +27,14 @@ def convert(
     networks: Annotated[
         str | None, typer.Option("--networks", help="Keep only these networks, comma-separated (e.g. G).")
     ] = None,
-    dtype: Annotated[str, typer.Option("--dtype", help="Store weights as fp32, fp16 or bf16.")] = "fp32",
+    dtype: Annotated[
+        str,
+        typer.Option(
+            "--dtype",
+            help="Store weights as fp32, fp16 or bf16; keep: as the source stores them (fp16 ncnn files "
+            "stay fp16; fp32 where the source mixes precisions).",
+        ),
+    ] = "keep",
     declared: Declared = None,
 ) -> None:
     """Turn an official checkpoint (or any i2i checkpoint) into a self-describing i2i checkpoint.
@@ -35,7 +42,9 @@ def convert(
     Examples:
     - `i2i convert latest_net_G.pth facades.safetensors --set padding_type=reflect`
     - `i2i convert runs/shapes/model.safetensors shapes-G.safetensors --networks G --dtype fp16`
+    - `i2i convert realesr-animevideov3-x2.param animevideo-x2.safetensors` (fp16 and x2, as the file is)
     - `i2i convert 100000_nets_ema.ckpt afhq.safetensors --domains cat,dog,wild`
+    - `i2i convert workspace/model swap.safetensors` (a DeepFaceLab SAEHD model folder, read safely)
     """
     import torch
 
@@ -43,11 +52,14 @@ def convert(
 
     if destination.suffix != ".safetensors":
         raise UsageError(f"{destination}: the output must be a .safetensors file")
-    dtypes = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+    dtypes = {"keep": None, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
     if dtype not in dtypes:
         raise UsageError(f"--dtype must be one of {', '.join(dtypes)}")
     loaded = load(model, source, device="cpu", precision="fp32", **overrides(set_, declared.settings))
     keep = [n.strip() for n in networks.split(",") if n.strip()] if networks else None
-    loaded.save(destination, networks=keep, dtype=dtypes[dtype])
+    narrow = loaded.weights_dtype in (torch.float16, torch.bfloat16)
+    stored = dtypes[dtype] or (loaded.weights_dtype if narrow else torch.float32)
+    loaded.save(destination, networks=keep, dtype=stored)
     nets = ", ".join(keep or sorted(loaded.loaded))
-    out.print(f"wrote {destination}: {loaded.name} ({nets})")
+    precision = {v: k for k, v in dtypes.items() if v is not None}[stored]
+    out.print(f"wrote {destination}: {loaded.name} ({nets}), {precision} weights")

@@ -37,8 +37,8 @@ def data_synth(
         typer.Option(
             "--task",
             help="paired (labels2shapes, pix2pix), unpaired (day2night, CycleGAN), domains (StarGAN v2), "
-            "attributes (CelebA format, StarGAN), images (super-resolution) or masks (faces + label maps, "
-            "MaskGAN).",
+            "attributes (CelebA format, StarGAN), images (super-resolution), masks (faces + label maps, "
+            "MaskGAN) or faces (two synthetic identities, frames + landmarks.json, SAEHD).",
         ),
     ] = "paired",
     domains: Annotated[int, typer.Option("--domains", help="Domains of the `domains` task.")] = 3,

@@ -43,11 +43,16 @@ def serve(
     - `i2i serve --weights-dir runs/ --port 8000`
     - `curl -F image=@photo.png -F weights=cyclegan-horse2zebra -o out.png http://127.0.0.1:7860/api/translate`
     """
+    from i2i import registry
     from i2i.errors import UsageError
     from i2i.jobs.serve import ServeOptions, Server
 
     if max_upload_mb <= 0 or max_pixels < 1:
         raise UsageError("--max-upload-mb and --max-pixels must be positive")
+    if model is not None and registry.entry(model).needs_consent:  # other weights of it: refused per request
+        raise UsageError(
+            f"{model} is not served: it runs only with a consent attestation (`i2i translate --consent`)"
+        )
     options = ServeOptions(
         model=model,
         weights=weights,

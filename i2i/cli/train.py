@@ -8,6 +8,7 @@ import typer
 
 from i2i.cli._common import Device, NoProgress, Precision, Settings, app, friendly_errors, overrides
 from i2i.cli._flags import Declared, model_flags
+from i2i.cli._safeguards import Consent, check_named
 from i2i.errors import UsageError
 
 
@@ -72,6 +73,7 @@ def train(
     ] = False,
     no_progress: NoProgress = False,
     declared: Declared = None,
+    consent: Consent = None,
 ) -> None:
     """Train a model; the run folder ends with `model.safetensors`.
 
@@ -83,6 +85,7 @@ def train(
     - `torchrun --nproc_per_node=2 -m i2i train pix2pix --data DIR --device cpu`
     - `i2i train cyclegan --data horse2zebra --device cuda --batch-size 8 --compile on --deterministic`
     - `i2i train pix2pix --data facades --log tensorboard --log wandb --eval-every 1000 --run-dir runs/f`
+    - `i2i train saehd --data faces/ --consent consent.toml --steps 2000 --run-dir runs/swap`
     """
     from i2i import registry
     from i2i.jobs import held_out
@@ -91,6 +94,7 @@ def train(
     from i2i.train.loop import TrainOptions
     from i2i.train.loop import train as run_training
 
+    check_named(model, consent)  # a model that needs consent, without it: one line, before anything else
     options = TrainOptions(
         data=data,
         run_dir=run_dir,
@@ -113,6 +117,7 @@ def train(
         log=list(check_kinds(log or [])),
         eval_every=eval_every,
         eval_metrics=eval_metrics,
+        consent=str(consent) if consent is not None else None,
     )
     if compile_ not in COMPILE_MODES:
         raise UsageError(f"--compile must be one of {', '.join(COMPILE_MODES)}, not '{compile_}'")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from i2i.cli import _common as common
+from i2i.cli import _safeguards as safeguards
 from i2i.cli._flags import Declared, header_paths, model_flags
 from i2i.cli._video import video_flags
 from i2i.errors import I2IError, UsageError
@@ -52,12 +53,23 @@ def translate(
     batch_size: Annotated[int, typer.Option("--batch-size", "-b")] = 1,
     device: common.Device = "auto",
     precision: common.Precision = "auto",
+    tile: common.Tile = None,
+    tile_overlap: Annotated[
+        int | None,
+        typer.Option(
+            "--tile-overlap",
+            help="Context each tile reads around its part, in input pixels (default: the model's).",
+        ),
+    ] = None,
     set_: common.Settings = None,
     no_provenance: common.NoProvenance = False,
     max_pixels: common.MaxPixels = None,
     no_progress: common.NoProgress = False,
     skip_existing: common.SkipExisting = False,
     png_level: common.PngLevel = DEFAULT_PNG_LEVEL,
+    consent: safeguards.Consent = None,
+    no_badge: safeguards.NoBadge = False,
+    no_watermark: safeguards.NoWatermark = False,
 ) -> None:
     """Translate images or folders (recursively, mirroring sub-folders).
 
@@ -71,6 +83,8 @@ def translate(
     - `i2i translate --model stargan --weights 200000-G.ckpt --attrs Blond_Hair,Male faces/ out/`
     - `i2i translate --model maskgan --weights latest_net_G.pth faces/ out/ --mask masks/ --target-mask edited/`
     - `i2i translate --weights W --cond target_domain=dog in/ out/` (any model's option, by name)
+    - `i2i translate --model cyclegan --weights cyclegan-horse2zebra --tile 512 big-photo.jpg out/` (tiles)
+    - `i2i translate --model saehd --weights runs/swap/model.safetensors --consent consent.toml frames/ out/`
     """
     from i2i import registry
     from i2i.api import load
@@ -80,6 +94,7 @@ def translate(
 
     if model is not None:
         registry.entry(model)  # an unknown name fails before any file is touched
+    safeguards.check_named(model, consent)
     inputs, destination = _split_paths(paths, output)
     common.check_counts(batch_size=batch_size, max_pixels=max_pixels)
     fmt_name = common.output_format(fmt)
@@ -95,6 +110,9 @@ def translate(
         device=device,
         precision=precision,
         **common.overrides(set_, declared.settings),
+    )
+    safeguards.prepare(
+        loaded, consent, no_badge=no_badge, no_watermark=no_watermark, no_provenance=no_provenance
     )
     options = type(loaded).options
     conditions = declared.with_conditions(cond, options)
@@ -117,6 +135,8 @@ def translate(
         group=group,
         skip_existing=skip_existing,
         png_level=common.check_png_level(png_level),
+        tile=tile,
+        tile_overlap=tile_overlap,
     )
     if failures:
         raise typer.Exit(1)

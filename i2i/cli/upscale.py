@@ -51,13 +51,10 @@ def upscale(
         float | None,
         typer.Option(
             "--outscale",
-            help="Output size / input size, any factor (Lanczos resize). Default: the model's scale.",
+            help="Output size / input size, any factor (Lanczos resize). Default: the weights' own (x2 for an x2 ncnn file).",
         ),
     ] = None,
-    tile: Annotated[
-        int | None,
-        typer.Option("--tile", help="Tile side in input pixels; 0: whole image. Default: from free memory."),
-    ] = None,
+    tile: common.Tile = None,
     tile_pad: Annotated[
         int, typer.Option("--tile-pad", help="Context around each tile, in input pixels.")
     ] = 10,

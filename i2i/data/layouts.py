@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from i2i.data import attributes, domains, images, masks, paired, unaligned
+from i2i.data.faces import layout as faces_layout
 from i2i.data.files import CHECK_LIMIT, LayoutReport
 from i2i.errors import I2IError, UsageError, unknown_name
 
@@ -128,3 +129,6 @@ register_layout(
 )
 register_layout(_builtin("images", "a folder of high-resolution images (super-resolution)", images))
 register_layout(_builtin("masks", "images/ + masks/ (class-id label maps) by file name (MaskGAN)", masks))
+register_layout(
+    _builtin("faces", "src/ + dst/: face frames + landmarks.json, or aligned faces (SAEHD)", faces_layout)
+)

@@ -207,7 +207,8 @@ def fetch(
     """Download `url` (through `$I2I_MIRROR`) to `dest` and return `dest`.
 
     An existing `dest` (a finished download, or a file put there by hand) is used without the network,
-    after a check of `size` and `sha256` when given. Otherwise the bytes go to `dest.part` (resumed with
+    after a check of `size` and `sha256` when given (a download of i2i's own that no longer matches its hash
+    is damaged, and fetched again). Otherwise the bytes go to `dest.part` (resumed with
     an HTTP range request when a previous attempt left one), are checked against `size` and `sha256`, and
     only then renamed to `dest`. A hash not given is computed, shown and recorded in `dest.sha256`.
     Every failure is one `I2IError` line naming the URL and the path where the file can be put by hand.
@@ -216,8 +217,7 @@ def fetch(
     what = what or dest.name
     original, url = url, mirrored(url)
     with _locked(dest.with_name(f".{dest.name}.lock"), what):
-        if dest.is_file():
-            _check_placed(dest, url, sha256, size)
+        if dest.is_file() and _check_placed(dest, url, sha256, size):
             return dest
         manual = f"download {'it' if url == original else original} yourself and put it at {dest}"
         if sha256:
@@ -387,32 +387,52 @@ def _recorded_hash(path: Path) -> str | None:
     return sidecar.read_text(encoding="utf-8").split()[0] if sidecar.is_file() else None
 
 
-def _check_placed(path: Path, url: str, sha256: str | None, size: int | None) -> None:
-    """Check a cached or hand-placed file. A recorded hash stamped with the file's modification time was
-    computed from this file; otherwise the file is hashed and checked against the catalogue's hash, or
-    against the hash recorded when it was downloaded."""
+def _check_placed(path: Path, url: str, sha256: str | None, size: int | None) -> bool:
+    """Check a cached or hand-placed file: True when it may be used. A recorded hash stamped with the
+    file's modification time was computed from this file; otherwise the file is hashed and checked against
+    the catalogue's hash, or against the hash recorded when it was downloaded. A file i2i fetched (or
+    checked) before that no longer matches is damaged: it is deleted, with a note, and False returned so
+    that it is fetched again (offline, and for a file put there by hand, that is an error instead)."""
     sidecar = _sidecar(path)
     if sidecar.is_file() and sidecar.stat().st_mtime_ns == path.stat().st_mtime_ns:
-        return
+        return True
+    again = sidecar.is_file() and not offline()  # i2i's own copy: fetch it again rather than fail
     if _is_web_page(path):
         raise I2IError(f"{path} is a web page, not the file from {url}; delete it and pull again")
     if size is not None and path.stat().st_size != size:
+        if again:
+            return _damaged(path, f"{path.stat().st_size} bytes, not {size}")
         raise I2IError(
             f"{path} has {path.stat().st_size} bytes, but {url} has {size}; replace or delete that file"
         )
     actual = sha256_file(path)
     if sha256 and actual != sha256.lower():
+        if again:
+            return _damaged(path, f"sha256 {actual}, not {sha256}")
         raise I2IError(
             f"{path}: sha256 {actual} does not match the expected {sha256} of {url}; "
             "replace or delete that file"
         )
     recorded = _recorded_hash(path)
     if not sha256 and recorded and actual != recorded:
+        if again:
+            return _damaged(path, f"sha256 {actual}, recorded {recorded}")
         raise I2IError(
             f"{path} changed since it was fetched (sha256 {actual}, recorded {recorded}); delete it to download "
             f"it again, or delete {sidecar.name} to keep this file"
         )
     _record_hash(path, actual, shown=not sha256 and actual != recorded)
+    return True
+
+
+def _damaged(path: Path, why: str) -> bool:
+    """Delete a cached file that no longer matches its hash (and its record), saying so; False."""
+    Console(stderr=True).print(
+        f"note: {path} is damaged ({why}); deleted, downloading it again", highlight=False, soft_wrap=True
+    )
+    path.unlink()
+    _sidecar(path).unlink(missing_ok=True)
+    return False
 
 
 @contextlib.contextmanager

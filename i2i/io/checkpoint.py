@@ -21,7 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from i2i.errors import I2IError
-from i2i.io.files import atomic_path, first_line
+from i2i.io.files import atomic_path, first_line, write_error
 
 FORMAT = "i2i.checkpoint/1"
 TRAIN_PREFIX = "__train__."
@@ -128,8 +128,11 @@ def write_checkpoint(
         header["training_state"] = pack(training_state, tensors, TRAIN_PREFIX)
     text_meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in header.items()}
     path = Path(path)
-    with atomic_path(path) as tmp:
-        save_file(_dedupe_shared(tensors), str(tmp), metadata=text_meta)
+    try:
+        with atomic_path(path) as tmp:
+            save_file(_dedupe_shared(tensors), str(tmp), metadata=text_meta)
+    except (OSError, SafetensorError) as exc:  # a full disk, a read-only folder: one line naming the file
+        raise write_error(path, exc, "the checkpoint") from None
     return path
 
 

@@ -7,10 +7,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from i2i.errors import I2IError, unknown_name
+from i2i.errors import I2IError, UsageError, unknown_name
 
-#: the suffixes of the image files i2i reads and writes: what Pillow, tifffile and libpng decode for it
-IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+#: the suffixes of the image files i2i reads: what Pillow, tifffile and libpng decode for it
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
+#: read but never written (GIF holds 256 colours): an output kept in the input's format becomes PNG
+READ_ONLY_SUFFIXES: tuple[str, ...] = (".gif",)
 FORMATS: tuple[str, ...] = ("png", "jpeg", "webp", "tiff", "bmp")
 _ALIASES = {"jpg": "jpeg", "tif": "tiff"}
 _SUFFIX_OF_FORMAT = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp"}
@@ -38,6 +40,11 @@ def normalise_format(name: str) -> str:
 def format_from_suffix(path: str | os.PathLike) -> str:
     """The format a file name asks for, from its suffix."""
     path = Path(path)
+    if path.suffix.lower() in READ_ONLY_SUFFIXES:
+        raise UsageError(
+            f"{path}: i2i reads {path.suffix} images but does not write them; write "
+            f"{', '.join(FORMATS)} ({', '.join(_SUFFIX_OF_FORMAT.values())})"
+        )
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise I2IError(
             f"{path}: cannot tell the image format from the suffix '{path.suffix}'; "
@@ -87,7 +94,16 @@ def _scan_folder(folder: Path, skip: Path | None = None) -> list[tuple[Path, Pat
 
 
 def output_path(out_dir: Path, relative: Path, format: str | None) -> Path:
-    """Where the output for `relative` goes under `out_dir`: same path, suffix replaced if `format` is given."""
+    """Where the output for `relative` goes under `out_dir`: same path, suffix replaced if `format` is given
+    (or if i2i does not write the input's format: then PNG)."""
     if format is not None:
         relative = relative.with_suffix(_SUFFIX_OF_FORMAT[normalise_format(format)])
+    else:
+        relative = relative.with_suffix(output_suffix(relative.suffix))
     return Path(out_dir) / relative
+
+
+def output_suffix(suffix: str) -> str:
+    """The suffix an output kept in the format of an input with `suffix` gets: the same, or `.png` for a
+    format i2i reads but does not write (GIF)."""
+    return ".png" if suffix.lower() in READ_ONLY_SUFFIXES else suffix

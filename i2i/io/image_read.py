@@ -29,10 +29,12 @@ from i2i.io.pixels import ImageData, from_array, upright
 
 DEFAULT_MAX_PIXELS = 100_000_000
 MAX_PIXELS_ENV = "I2I_MAX_PIXELS"
-_PIL_OPENERS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP")
+_PIL_OPENERS = ("PNG", "JPEG", "WEBP", "TIFF", "BMP", "GIF")
 # MPO is what Pillow's JPEG opener calls a JPEG holding several pictures (common from phone cameras).
-_PIL_FORMATS = {"PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp"}
-_FORMAT_NAMES = "PNG, JPEG, WebP, TIFF or BMP"
+_PIL_FORMATS = {
+    "PNG": "png", "JPEG": "jpeg", "MPO": "jpeg", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp", "GIF": "gif"
+}  # fmt: skip
+_FORMAT_NAMES = "PNG, JPEG, WebP, TIFF, BMP or GIF"
 
 _DECODE_ERRORS = (
     OSError,
@@ -44,6 +46,10 @@ _DECODE_ERRORS = (
     Image.DecompressionBombError,
 )
 _PIL_LIMIT_LOCK = threading.Lock()
+
+
+class FirstFrameWarning(UserWarning):
+    """An animated image was read: only its first frame (a note, said once per run by the CLI)."""
 
 
 def read_image(
@@ -147,6 +153,9 @@ def _read_pil(path: Path, limit: int) -> ImageData:
     try:
         with _open_pil(path) as im:
             _check_pixels(path, im.size, limit)
+            if getattr(im, "is_animated", False):
+                message = "animated images (GIF, WebP): only the first frame is read"
+                warnings.warn(message, FirstFrameWarning, stacklevel=2)
             im.load()
             return _from_pil(im, str(path))
     except _DECODE_ERRORS as exc:

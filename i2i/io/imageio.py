@@ -12,7 +12,9 @@ Format limits, by design:
 - WebP has no greyscale: Pillow stores a grey image as RGB, so it reads back with three channels.
 - JPEG, WebP and BMP are 8-bit only: 16-bit images are written to them as 8-bit.
 - BMP cannot carry metadata, so no provenance is written to it.
-- Only the first frame of a multi-frame file (TIFF pages, animated WebP) is read.
+- GIF is read, never written: an output kept in the input's format is written as PNG.
+- Only the first frame of a multi-frame file (TIFF pages, animated WebP and GIF) is read; for animated
+  images a `FirstFrameWarning` says so (the CLI prints it once as a note).
 - The pixel limit guards decoding files; arrays and Pillow images passed in are already in memory.
 """
 
@@ -23,8 +25,16 @@ from i2i.io.formats import (
     format_from_suffix,
     normalise_format,
     output_path,
+    output_suffix,
 )
-from i2i.io.image_read import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, pixel_limit, read_image, read_provenance
+from i2i.io.image_read import (
+    DEFAULT_MAX_PIXELS,
+    MAX_PIXELS_ENV,
+    FirstFrameWarning,
+    pixel_limit,
+    read_image,
+    read_provenance,
+)
 from i2i.io.image_write import LossyWriteWarning, write_array, write_image
 from i2i.io.pixels import ImageData, luma, montage, quantize, resize_alpha, to_array, to_pil
 
@@ -34,6 +44,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_PIXELS_ENV",
     "ImageData",
+    "FirstFrameWarning",
     "LossyWriteWarning",
     "find_images",
     "format_from_suffix",
@@ -41,6 +52,7 @@ __all__ = [
     "montage",
     "normalise_format",
     "output_path",
+    "output_suffix",
     "pixel_limit",
     "quantize",
     "read_image",

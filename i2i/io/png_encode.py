@@ -54,8 +54,9 @@ def _deflate(data: bytes, level: int, last: bool) -> bytes:
 
 
 def encode_png(array: np.ndarray, text: dict[str, str] | None = None, *, level: int = DEFAULT_PNG_LEVEL,
-               threads: int | None = None) -> bytes:  # fmt: skip
-    """A PNG of an H x W x C (C = 1-4) uint8 or uint16 array, with `text` as tEXt chunks before the pixels."""
+               threads: int | None = None, itxt: dict[str, str] | None = None) -> bytes:  # fmt: skip
+    """A PNG of an H x W x C (C = 1-4) uint8 or uint16 array, with `text` as tEXt chunks before the pixels
+    (and `itxt` as uncompressed UTF-8 iTXt chunks, e.g. XMP)."""
     level = check_level(level)
     if array.ndim == 2:
         array = array[..., None]
@@ -84,6 +85,10 @@ def encode_png(array: np.ndarray, text: dict[str, str] | None = None, *, level: 
     chunks += [
         chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1", "replace"))
         for key, value in (text or {}).items()
+    ]
+    chunks += [  # keyword, then no compression, no language, no translated keyword
+        chunk(b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + value.encode("utf-8"))
+        for key, value in (itxt or {}).items()
     ]
     chunks += [chunk(b"IDAT", b"".join(parts)), chunk(b"IEND", b"")]
     return PNG_SIGNATURE + b"".join(chunks)

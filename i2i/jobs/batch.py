@@ -1,11 +1,12 @@
 """The per-file loop every batch command runs (translate, upscale): each input has its planned outputs;
 an output claimed by two inputs, or one that would overwrite an input, fails that input alone; a file that
-cannot be read, processed or written is reported in one line and the others still run; a progress bar,
-then one summary line.
+cannot be read, processed or written is reported in one line and the others still run (but a full disk or
+an unwritable folder stops the run at once); a progress bar, then one summary line.
 
 Under `torchrun` the jobs are shared out: process k of n takes every n-th job from the k-th, so each input
 is done once and its outputs are what one process writes; rank 0 prints one summary for all. With
-`skip_existing`, inputs whose outputs are all there already (an interrupted run) are skipped."""
+`skip_existing`, inputs whose outputs are all there already (an interrupted run) are skipped; the temporary
+files a killed run left beside its outputs are deleted first."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from i2i.errors import I2IError
+from i2i.io.files import WHOLE_FOLDER_ERRORS, remove_unfinished
 from i2i.train.distributed import ProcessGroup
 
 #: an input and the outputs it writes
@@ -68,6 +71,17 @@ class FileLoop:
         self.failures.append((path, message))
         self.console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
+    def write_failed(self, path: Path, target: Path, exc: Exception) -> None:
+        """The output `target` of `path` could not be written: a full disk or an unwritable folder stops the
+        run with one line (every next file would fail alike); another error fails `path` alone."""
+        number = getattr(exc, "errno", None)
+        if number in WHOLE_FOLDER_ERRORS:
+            raise I2IError(
+                f"{named_error(target, exc)}; stopped there, the files written so far are complete: free "
+                "space or make the folder writable, then finish with --skip-existing"
+            )
+        self.fail(path, named_error(target, exc))
+
     def note(self, message: str) -> None:
         self.console.print(f"[yellow]note:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
@@ -115,6 +129,7 @@ class FileLoop:
         Returns the failures (of every process)."""
         start = time.perf_counter()
         ready = self._claimed(jobs)
+        _remove_unfinished(ready)  # what a killed run was writing: it is written again (or skipped)
         skipped = 0
         if self.skip_existing:
             todo = [job for job in ready if not all(t.is_file() for t in job[1])]
@@ -151,6 +166,16 @@ class FileLoop:
         parts: list = [None] * self.group.world_size
         dist.all_gather_object(parts, (self.failures, skipped))
         return [f for failures, _ in parts for f in failures], sum(n for _, n in parts)
+
+
+def _remove_unfinished(jobs: Sequence[Job]) -> None:
+    """Delete the temporary files a killed run left beside these outputs (`i2i.io.files.atomic_path`)."""
+    names: dict[Path, set[str]] = {}
+    for _, targets in jobs:
+        for target in targets:
+            names.setdefault(target.parent, set()).add(target.name)
+    for folder, wanted in names.items():
+        remove_unfinished(folder, wanted)
 
 
 def join_processes(device: str) -> tuple[ProcessGroup, str]:

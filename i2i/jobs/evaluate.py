@@ -137,7 +137,9 @@ def evaluate_sr(
     """PSNR and SSIM of a super-resolution model on a folder of high-resolution images (the ESRGAN/BasicSR
     protocol), next to plain MATLAB-bicubic upscaling as the baseline.
 
-    Each HR image (searched recursively) is mod-cropped to a multiple of `scale` (default `model.scale`);
+    Each HR image (searched recursively) is mod-cropped to a multiple of `scale` (default: the factor the
+    weights are published for, `i2i.jobs.upscale.default_outscale`; an x4 network published as x2 has its
+    output resized to x2 with Lanczos4 as `i2i upscale` does);
     its LR input is MATLAB-bicubic `imresize(hr, 1 / scale)` rounded to 8 bits, as the benchmark LR PNGs
     are. The model output and the bicubic `imresize(lr, scale)` are rounded to 8 bits, as saved PNGs, and
     compared with the 8-bit HR on the BT.601 Y channel ("_y") and on RGB ("_rgb"), after dropping
@@ -151,10 +153,12 @@ def evaluate_sr(
     """
     from i2i.errors import I2IError
     from i2i.io import imageio
+    from i2i.jobs.upscale import default_outscale
     from i2i.ops import metrics
-    from i2i.ops.resize import imresize, mod_crop
+    from i2i.ops.resize import imresize, mod_crop, resize
 
-    scale = int(scale if scale is not None else model.scale)
+    published = int(default_outscale(model))
+    scale = int(scale if scale is not None else published)
     border = scale if crop_border is None else crop_border
     files = imageio.find_images([hr_dir])
     if not files:
@@ -177,6 +181,9 @@ def evaluate_sr(
         outputs = model.translate_images(inputs, batch_size=batch_size)
         for (path, relative), hr, source, result in zip(chunk, targets, inputs, outputs, strict=True):
             output = imageio.quantize(result.pixels, 8)
+            native = tuple(n * model.scale for n in source.pixels.shape[:2])
+            if scale == published != model.scale and output.shape[:2] == native:  # x4 network, x2 file
+                output = resize(output, (hr.shape[1], hr.shape[0]), kernel="lanczos4")
             if output.shape != hr.shape:
                 raise I2IError(
                     f"{path}: the model turned a {source.pixels.shape} input into {output.shape}, but the "

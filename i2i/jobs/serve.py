@@ -192,7 +192,8 @@ class Translator:
             source.parent.mkdir()
             source.write_bytes(image.data)
             conditions = _conditions(model, fields, files, folder)
-            out_suffix = suffix if fmt == "same" else "." + ("jpg" if fmt == "jpeg" else fmt)
+            same = imageio.output_suffix(suffix)  # a GIF upload comes back as PNG
+            out_suffix = same if fmt == "same" else "." + ("jpg" if fmt == "jpeg" else fmt)
             target = folder / "out" / f"image{out_suffix}"
             target.parent.mkdir()
             failures = run_translation(

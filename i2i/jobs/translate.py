@@ -21,6 +21,7 @@ from i2i.io import imageio
 from i2i.io.png_encode import DEFAULT_PNG_LEVEL
 from i2i.jobs.batch import FileLoop, Job, named_error
 from i2i.model import Model
+from i2i.ops import tiled_translate
 from i2i.train.distributed import ProcessGroup
 
 #: side of each cell of a grid, in pixels
@@ -70,19 +71,26 @@ def run_translation(
     group: ProcessGroup | None = None,
     skip_existing: bool = False,
     png_level: int = DEFAULT_PNG_LEVEL,
+    tile: int | None = None,
+    tile_overlap: int | None = None,
 ) -> list[tuple[Path, str]]:
     """Translate `files` ((path, relative path) pairs) into `destination`; returns the failures.
+
+    `tile` and `tile_overlap`: tiled translation in bounded memory (`i2i.ops.tiled_translate`; tile None:
+    only for images over the memory budget, 0: never; overlap None: the model's `tile_context`).
 
     `conditions` go to `model.translate_variants`; what is wrong with them is said once, before any work.
     With `grid`, `destination/grid.png` shows a row per source (the source, then its outputs), under a
     row of the `header` images (e.g. style references, one per output) if given.
     """
+    model.require_consent()  # a safeguarded model without its attestation (`i2i.io.consent`): one line
     if model.scale != 1:
         raise UsageError(
             f"{model.name} is a x{model.scale} {model.task} model: `i2i translate` keeps the image size; "
             "use `i2i upscale` (tiled, any size)"
         )
     conditions = dict(conditions or {})
+    tiled_translate.configure(model, tile, tile_overlap)
     variants = model.variant_count(conditions)
     if grid and group is not None and group.active:
         raise UsageError("--grid needs one process (it shows every input); run it without torchrun")
@@ -90,6 +98,8 @@ def run_translation(
         raise UsageError(
             f"with {variants} outputs per input (NAME_s0, NAME_s1, ...) or --grid, the output must be a folder"
         )
+    if model.needs_consent and not provenance:
+        raise UsageError(f"{model.name} outputs always carry their provenance; it cannot be turned off")
     tag = model.provenance_tag() if provenance else None
     writing = {"format": fmt, "png_level": png_level}
     header_images = [imageio.read_image(p, max_pixels=max_pixels) for p in header] if grid else []
@@ -176,7 +186,7 @@ def _translate_and_write(model, decoded, writing, tag, batch_size, conditions, l
             for target, result in zip(targets, outputs, strict=True):
                 imageio.write_image(target, result, provenance=tag, **writing)
         except (I2IError, OSError) as exc:
-            loop.fail(path, named_error(target, exc))
+            loop.write_failed(path, target, exc)  # a full disk stops the run
             continue
         if rows is not None:
             rows.append([_cell(image), *(_cell(result) for result in outputs)])

@@ -38,9 +38,12 @@ class UpscaleOptions:
 
 
 def default_outscale(model: Model) -> float:
-    """The output factor of the model's weights: the catalogue's `outscale` where the entry has one
-    (an x4 network published as x2 or x3), else the network's scale."""
-    entry = catalogue.weights_entries().get(model.weights_name or "", {})
+    """The output factor of the model's weights: the one they were published for (an x4 network shipped
+    as x2 or x3: an ncnn file ending in a resize, its catalogue entry, or a checkpoint converted from
+    them), else the network's scale."""
+    if getattr(model, "outscale", None) is not None:
+        return float(model.outscale)
+    entry = catalogue.weights_entries().get(getattr(model, "weights_name", None) or "", {})
     return float(entry.get("outscale", model.scale))
 
 
@@ -127,6 +130,7 @@ def run_upscale(
     A file that cannot be read, upscaled or written is reported in one line and skipped; the others are
     still written. Outputs are written atomically and never replace an input."""
     options = options or UpscaleOptions()
+    model.require_consent()  # a safeguarded model (`i2i.io.consent`) runs through `i2i translate --consent`
     tiling.check_model(model)
     outscale = options.outscale if options.outscale is not None else default_outscale(model)
     tag = (model.provenance_tag() | {"outscale": f"{outscale:g}"}) if provenance else None
@@ -169,7 +173,7 @@ def run_upscale(
         try:
             imageio.write_array(target, array, format=fmt, provenance=tag, png_level=png_level)
         except (I2IError, OSError) as exc:
-            loop.fail(path, named_error(target, exc))
+            loop.write_failed(path, target, exc)  # a full disk stops the run
 
     return loop.run(
         [(path, (target,)) for path, target in jobs],

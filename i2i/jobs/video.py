@@ -33,6 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from i2i.errors import I2IError, UsageError
 from i2i.io import imageio
+from i2i.io import provenance as provenance_record
 from i2i.io import video as vio
 from i2i.jobs.batch import named_error
 from i2i.model import Model
@@ -187,6 +188,8 @@ def _run_one(source, target, process, title, options, provenance, max_pixels, co
                     done += len(batch)
                     rate = done / max(time.perf_counter() - start, 1e-9)
                     bar.update(task, completed=done, fps=f"{rate:.1f}")
+        if sink.frames and options.frames_dir is None and provenance_record.is_safeguarded(provenance):
+            provenance_record.write_sidecar(target, provenance)  # frames written as PNG carry their own
         if damage:
             kept = (
                 f"the {sink.frames} frame(s) before it are in {sink.where}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import re
 from collections.abc import Iterable
 
 import torch
@@ -42,6 +43,18 @@ def init_from_environment(device_type: str) -> ProcessGroup:
         backend = "nccl" if device_type == "cuda" else "gloo"
         dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))
     return ProcessGroup(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def lost_peer(exc: BaseException) -> str | None:
+    """What happened, when `exc` says that a collective failed because another process of the group went
+    away (killed, crashed); None for any other error. Gloo raises a plain RuntimeError naming itself."""
+    text = str(exc)
+    if not isinstance(exc, getattr(dist, "DistError", ())) and not (
+        isinstance(exc, RuntimeError) and "gloo" in text.lower()
+    ):
+        return None
+    reason = re.sub(r"^\[[^\]]*\]\s*", "", text.strip().splitlines()[0] if text.strip() else "")
+    return reason.split(". ")[0] or type(exc).__name__
 
 
 def shutdown(group: ProcessGroup) -> None:

@@ -17,6 +17,8 @@ from i2i import registry
 from i2i.api import load
 from i2i.errors import I2IError, UsageError
 from i2i.hub.resolve import resolve_dataset
+from i2i.io import consent
+from i2i.io.files import write_error
 from i2i.model import Model
 from i2i.runtime import compile_networks, configure_backends, resolve_device, resolve_precision
 from i2i.train import distributed
@@ -72,6 +74,13 @@ class Trainer:
         """Train to the last step; the path of the model file written."""
         try:
             return self._run()
+        except RuntimeError as exc:  # under torchrun: another process died (killed, out of memory)
+            if not self.group.active or (lost := distributed.lost_peer(exc)) is None:
+                raise
+            raise I2IError(
+                f"process {self.group.rank} of {self.group.world_size}: another process of the run stopped "
+                f"({lost}); stopping too, continue with `i2i train --run-dir {self.run_dir} --resume`"
+            ) from None
         finally:
             if self.loggers is not None:
                 self.loggers.close()
@@ -129,6 +138,7 @@ class Trainer:
         opts = self.options
         # an unknown or broken model is the first thing to report, before any dataset is looked at or pulled
         model_class = registry.model_class(self.model_name)
+        attestation = consent.for_model(model_class, opts.consent)  # refuses a safeguarded model without
         # a catalogue name is pulled on first use; every rank may do it (the pull is locked and atomic)
         data = resolve_dataset(opts.data)
         opts.data = str(data)  # run.json records the folder actually read
@@ -149,6 +159,8 @@ class Trainer:
                 )
             self.overrides = {**found, **self.overrides}
         model = self._build()
+        if attestation is not None:
+            model.attest(attestation)  # its sha256 goes into every checkpoint's metadata
         dataset = model.training_dataset(data, seed=opts.seed)
         if len(dataset) == 0:
             raise I2IError(f"{data}: the dataset is empty")
@@ -165,7 +177,10 @@ class Trainer:
                 trim_log(self.run_dir, state.step)
                 self._write_run_file(model)  # what this invocation read (e.g. a moved --data folder)
         elif self.group.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # e.g. a read-only parent folder: one line naming it
+                raise write_error(self.run_dir, exc, "the run folder") from None
             self._write_run_file(model)
         if state.step >= total:
             self.console.print(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from i2i.errors import I2IError, UsageError
-from i2i.io.files import atomic_write_text
+from i2i.io.files import atomic_write_text, write_error
 
 RUN_FILE = "run.json"
 LOG_FILE = "log.jsonl"
@@ -47,6 +47,8 @@ class TrainOptions:
     #: held-out evaluation every N steps (0: never) with these FID/KID/LPIPS (`--eval-every`, `--eval-metrics`)
     eval_every: int = 0
     eval_metrics: str = "all"
+    #: the consent attestation a safeguarded model needs (`--consent`; `i2i.io.consent`), re-read on resume
+    consent: str | None = None
     #: set when --resume found a run that had saved nothing yet, which then starts again from step 0
     restarted: bool = False
 
@@ -70,7 +72,7 @@ def prepare_run(
         _check_unchanged(stored, options, overrides)
         for key in (
             *("steps", "epochs", "progress", "workers", "sample_every", "save_every", "log_every"),
-            *("log", "eval_every", "eval_metrics", "compile"),
+            *("log", "eval_every", "eval_metrics", "compile", "consent"),
         ):
             given = getattr(options, key)
             if given != getattr(TrainOptions(), key):
@@ -110,13 +112,19 @@ def write_run_file(
         "overrides": overrides,
         "config": config,
     }
-    atomic_write_text(run_dir / RUN_FILE, json.dumps(record, indent=2, default=str))
+    try:
+        atomic_write_text(run_dir / RUN_FILE, json.dumps(record, indent=2, default=str))
+    except OSError as exc:  # a full disk, a read-only folder: one line naming the file
+        raise write_error(run_dir / RUN_FILE, exc) from None
 
 
 def append_log(run_dir: Path, record: dict[str, Any]) -> None:
     """Add one line to the run's `log.jsonl`."""
-    with open(run_dir / LOG_FILE, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record) + "\n")
+    try:
+        with open(run_dir / LOG_FILE, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+    except OSError as exc:
+        raise write_error(run_dir / LOG_FILE, exc) from None
 
 
 def trim_log(run_dir: Path, step: int) -> None:
@@ -125,7 +133,10 @@ def trim_log(run_dir: Path, step: int) -> None:
     if not log.exists():
         return
     kept = [line for line in log.read_text().splitlines() if json.loads(line).get("step", 0) <= step]
-    atomic_write_text(log, "".join(f"{line}\n" for line in kept))
+    try:
+        atomic_write_text(log, "".join(f"{line}\n" for line in kept))
+    except OSError as exc:
+        raise write_error(log, exc) from None
 
 
 def _new_run_dir(model_name: str) -> Path:

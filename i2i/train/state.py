@@ -14,6 +14,7 @@ import torch
 
 from i2i.errors import I2IError
 from i2i.io import checkpoint
+from i2i.io.files import remove_unfinished
 from i2i.model import Model
 from i2i.train.context import StepContext
 from i2i.train.runs import CHECKPOINTS
@@ -65,6 +66,8 @@ def restore_checkpoint(
 ) -> tuple[RunPosition, Path]:
     """Load the run's last checkpoint into `model`, its optimisers and schedulers, `ctx`'s scaler and the
     global generators; the position to continue from and the file read."""
+    for folder in (run_dir, run_dir / CHECKPOINTS, run_dir / "samples"):
+        remove_unfinished(folder)  # the temporary files of a run killed while writing
     found = checkpoints(run_dir)
     if not found:
         raise I2IError(

@@ -36,3 +36,19 @@ def test_listing_is_one_line_a_row(command, columns):
     assert marked and all(any(name.startswith(m) for name in flagged) for m in marked)
     if columns >= 200:
         assert "licence" in lines[1] + lines[2] and all(row["name"] in text for row in rows)
+
+
+@pytest.mark.parametrize("command", [("weights", "list"), ("data", "list")])
+def test_listing_fits_80_columns(command, monkeypatch):
+    """The common terminal width, in process (the subprocess test above covers COLUMNS itself)."""
+    from typer.testing import CliRunner
+
+    from i2i.cli import _common, app
+
+    monkeypatch.setattr(_common.out, "width", 80)
+    result = CliRunner().invoke(app, [*command])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(CliRunner().invoke(app, [*command, "--json"]).stdout)
+    lines = result.stdout.rstrip("\n").splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert len([line for line in lines if line.startswith("│")]) == len(rows)

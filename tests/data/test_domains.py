@@ -151,7 +151,9 @@ def test_phase_folders_without_train(tmp_path: Path) -> None:
 
 
 def test_unknown_layout_names_domains(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="known: attributes, domains, images, masks, paired, unaligned"):
+    with pytest.raises(
+        UsageError, match="known: attributes, domains, faces, images, masks, paired, unaligned"
+    ):
         check_layout(tmp_path, "domain")
 
 

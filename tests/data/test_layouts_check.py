@@ -42,7 +42,7 @@ def _one_problem(report: LayoutReport, *fragments: str) -> str:
 def test_unknown_layout_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(
         UsageError,
-        match="unknown dataset layout .pairs.*known: attributes, domains, images, masks, paired, unaligned",
+        match="unknown dataset layout .pairs.*known: attributes, domains, faces, images, masks, paired, unaligned",
     ):
         check_layout(tmp_path, "pairs")
 
@@ -89,10 +89,10 @@ def test_unaligned_empty_folders(tmp_path: Path) -> None:
 def test_unaligned_only_non_image_files_is_a_problem(tmp_path: Path) -> None:
     _png(tmp_path / "trainA" / "a.png")
     (tmp_path / "trainB").mkdir()
-    for name in ("a.gif", "b.txt", "c.csv", "d.json"):
+    for name in ("a.psd", "b.txt", "c.csv", "d.json"):
         (tmp_path / "trainB" / name).write_text("x")
     problem = _one_problem(check_layout(tmp_path, "unaligned"), "trainB is empty", "only non-image files")
-    assert "a.gif, b.txt, c.csv (and 1 more)" in problem and ".png" in problem
+    assert "a.psd, b.txt, c.csv (and 1 more)" in problem and ".png" in problem
 
 
 def test_mixed_folder_is_a_note_naming_up_to_three_files(tmp_path: Path) -> None:
@@ -184,9 +184,9 @@ def test_find_unaligned_missing_train_b(tmp_path: Path) -> None:
 def test_find_unaligned_only_non_image_files(tmp_path: Path) -> None:
     _png(tmp_path / "trainA" / "a.png")
     (tmp_path / "trainB").mkdir()
-    (tmp_path / "trainB" / "b.gif").write_text("x")
+    (tmp_path / "trainB" / "b.psd").write_text("x")
     with pytest.raises(
-        I2IError, match=r"trainB is empty: it holds only non-image files \(b\.gif\), which are ignored"
+        I2IError, match=r"trainB is empty: it holds only non-image files \(b\.psd\), which are ignored"
     ):
         find_unaligned(tmp_path)
 

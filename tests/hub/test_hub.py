@@ -485,12 +485,13 @@ def test_a_placed_file_older_than_its_record_is_still_checked(server, monkeypatc
         hub.fetch(server.url + "/w.pth", dest, sha256=sha256(b"weights"))
 
 
-def test_a_cached_file_that_changed_is_reported(server, capsys):
+def test_a_cached_file_that_changed_is_reported(server, capsys, monkeypatch):
     server.files["/w.pth"] = b"weights"
     dest = hub.home() / "weights" / "w.pth"
     hub.fetch(server.url + "/w.pth", dest)
     with open(dest, "r+b") as fh:
         fh.truncate(3)
+    monkeypatch.setenv("I2I_OFFLINE", "1")  # online it is fetched again (tests/reliability/test_downloads.py)
     with pytest.raises(I2IError, match="changed since it was fetched.*delete it to download it again"):
         hub.fetch(server.url + "/w.pth", dest)
     dest.with_name("w.pth.sha256").unlink()  # the user keeps this file on purpose

@@ -101,7 +101,9 @@ def test_format_names_and_output_paths():
 
 
 def test_write_refuses_an_unknown_suffix(tmp_path):
-    with pytest.raises(I2IError, match=r"out\.gif: cannot tell the image format"):
+    with pytest.raises(I2IError, match=r"out\.psd: cannot tell the image format"):
+        write_image(tmp_path / "out.psd", read_image(rgb8()))
+    with pytest.raises(UsageError, match=r"out\.gif: i2i reads \.gif images but does not write them"):
         write_image(tmp_path / "out.gif", read_image(rgb8()))
     assert (
         write_image(tmp_path / "out.gif", read_image(rgb8()), format="png")
@@ -492,7 +494,7 @@ def test_zero_byte_file(tmp_path):
 
 def test_text_file_named_png(tmp_path):
     (tmp_path / "notes.png").write_text("hello, not an image\n")
-    with pytest.raises(I2IError, match=r"notes\.png: not a PNG, JPEG, WebP, TIFF or BMP image"):
+    with pytest.raises(I2IError, match=r"notes\.png: not a PNG, JPEG, WebP, TIFF, BMP or GIF image"):
         read_image(tmp_path / "notes.png")
     with pytest.raises(I2IError, match=r"notes\.png: not a PNG"):
         read_provenance(tmp_path / "notes.png")

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 import i2i
-from i2i.model import interpolate_networks
+from i2i.api import interpolate_networks
 from i2i.models.esrgan import model as esrgan
 from tests.conftest import FIXTURES
 

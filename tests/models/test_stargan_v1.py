@@ -212,7 +212,7 @@ def test_attribute_semantics_and_errors():
     image = np.zeros((16, 16, 3), np.uint8)
     with pytest.raises(UsageError, match="did you mean 'Young'"):
         model.translate(image, attrs="Yung")
-    with pytest.raises(UsageError, match="not target_domain"):
+    with pytest.raises(UsageError, match="with --attrs .e.g. --attrs Black_Hair., not --target-domain"):
         model.translate(image, target_domain="happy")
     with pytest.raises(UsageError, match="unknown test mode"):
         model.translate(image, mode="train_dropout_off")

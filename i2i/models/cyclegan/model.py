@@ -237,5 +237,5 @@ class CycleGAN(ReferenceModel):
 def _direction(value: Any) -> Direction:
     direction = value or "AtoB"
     if direction not in ("AtoB", "BtoA"):
-        raise UsageError(f"unknown direction '{direction}'; use AtoB or BtoA")
+        raise UsageError(f"unknown {CycleGAN.flag('direction')} '{direction}'; use AtoB or BtoA")
     return direction

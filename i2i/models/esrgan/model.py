@@ -27,7 +27,14 @@ from i2i.models._shared.optim import adam
 from i2i.models._shared.schedules import cosine_restarts
 from i2i.models._shared.vgg import PerceptualLoss, VGGFeatures, load_vgg19_weights, vgg19_weights_path
 from i2i.models.esrgan import demo, official
-from i2i.models.esrgan.networks import RRDBNet, SRVGGNetCompact, UNetDiscriminatorSN, VGGStyleDiscriminator
+from i2i.models.esrgan.networks import (
+    RRDBNet,
+    SRVGGNetCompact,
+    UNetDiscriminatorSN,
+    VGGStyleDiscriminator,
+    upsample_factors,
+)
+from i2i.runtime import float32_between_convolutions, resolve_device
 
 GanType = Literal["vanilla", "lsgan", "wgan", "wgan_softplus", "hinge"]
 
@@ -119,6 +126,14 @@ class ESRGAN(Model):
         ),
     )
 
+    def __init__(self, config: Any = None, *, device: Any = "cpu", precision: str = "fp32") -> None:
+        rrdb = (config if config is not None else self.Config()).arch == "rrdb"
+        if rrdb and (precision or "auto").strip().lower() == "auto" and resolve_device(device).type == "cpu":
+            # `auto` is fp32 for RRDBNet on CPU: bf16 (convolutions only, see _prepare_inference) is within
+            # 54 dB / 8 levels of fp32 but was not measured at 1.7x its speed (benchmarks/cases_precision.py)
+            precision = "fp32"
+        super().__init__(config, device=device, precision=precision)
+
     @property
     def scale(self) -> int:  # type: ignore[override]
         c = self.config
@@ -168,6 +183,24 @@ class ESRGAN(Model):
         if self.config.arch == "rrdb" and self.config.upsample_stages is None:
             return {4: 1, 2: 2, 1: 4}[self.config.scale]
         return 1
+
+    def _prepare_inference(self) -> None:
+        super()._prepare_inference()
+        if self.precision == "bf16" and self.device.type == "cpu":
+            # bf16 rounding of RRDBNet's long residual stream drifts visibly (40-46 dB from fp32 on
+            # photos): only the convolutions run in bf16; the one reading the pixels and those after the
+            # trunk run in fp32 (the first alone is worth 3 dB)
+            for name in self.inference_networks + ("G_ema",):
+                if name in self.networks:
+                    net = self.networks[name]
+                    float32_between_convolutions(net, float32_last=self._float32_tail(), float32_first=1)
+
+    def _float32_tail(self) -> int:
+        """The convolutions at the output's resolution and after: RRDBNet's upsampling stages, conv_hr
+        and conv_last; SRVGGNetCompact's last convolution."""
+        if self.config.arch != "rrdb":
+            return 1
+        return len(upsample_factors(self.config.scale, self.config.upsample_stages)[1]) + 2
 
     def forward_tensor(self, x: torch.Tensor) -> torch.Tensor:
         G = self.networks[self.required_networks({})[0]]

@@ -163,7 +163,8 @@ def _parse_layer(path: Path, number: int, fields: list[str]) -> Layer:
 
 
 def read_bin(path: str | Path, layers: list[Layer]) -> list[tuple[Layer, np.ndarray]]:
-    """The weight arrays of `layers`, in file order (a Convolution's weights, then its biases), as float32."""
+    """The weight arrays of `layers`, in file order (a Convolution's weights, then its biases), as stored
+    (float16 or float32)."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -179,7 +180,7 @@ def read_bin(path: str | Path, layers: list[Layer]) -> list[tuple[Layer, np.ndar
             raise I2IError(f"{mismatch} (it ends inside the weights of {layer.describe()})")
         values = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
         offset += size
-        return values.astype(np.float32)
+        return values.astype(np.float16 if dtype == "<f2" else np.float32)
 
     arrays: list[tuple[Layer, np.ndarray]] = []
     for layer in layers:
@@ -222,7 +223,8 @@ def import_ncnn(
     """Recognise the network of an ncnn model and read its weights.
 
     Returns the settings (`ESRGANConfig` field names, plus `outscale`: the factor of the whole graph, see
-    the module docstring) and the state dict in BasicSR (RRDBNet) or SRVGG key layout, as float32."""
+    the module docstring, and `weights_dtype`: "fp16" when every convolution stores float16 weights, else
+    "fp32") and the state dict in BasicSR (RRDBNet) or SRVGG key layout, as float32."""
     param_path, bin_path = Path(param_path), Path(bin_path)
     layers = read_param(param_path)
     arrays = read_bin(bin_path, layers)
@@ -242,6 +244,9 @@ def import_ncnn(
             "(PixelShuffle, PReLU) network; i2i reads only these two from ncnn files"
         )
     settings["outscale"] = scale if final_resize is None else _outscale(param_path, final_resize, scale)
+    conv_weights = [a for layer, a in arrays if layer.type == "Convolution" and a.size == layer.get(6)]
+    half = conv_weights and all(a.dtype == np.float16 for a in conv_weights)
+    settings["weights_dtype"] = "fp16" if half else "fp32"
     return settings, _zip_weights(param_path, arrays, net)
 
 
@@ -421,7 +426,7 @@ def _zip_weights(
             raise I2IError(
                 f"{path}: {layer.describe()} holds {values.size} values where '{key}' needs {tuple(ref.shape)}"
             )
-        state[key] = torch.from_numpy(values.reshape(ref.shape).copy())
+        state[key] = torch.from_numpy(values.reshape(ref.shape).astype(np.float32))
     return state
 
 

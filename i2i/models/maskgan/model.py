@@ -100,6 +100,8 @@ class MaskGAN(Model):
         "no_vgg_loss": True,
     }
     catalogue = "catalogue.json"
+    #: not tiled by `translate`: the pipeline parses and renders the whole face at loadSize
+    tile_context = None
     options = (
         Option(
             "mask",

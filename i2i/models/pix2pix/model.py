@@ -92,7 +92,9 @@ class Pix2Pix(ReferenceModel):
             G.eval()
             return G(x)
         if mode not in ("train", "train_dropout_off"):
-            raise UsageError(f"unknown test mode '{mode}'; use eval, train or train_dropout_off")
+            raise UsageError(
+                f"unknown test mode {self.flag('mode')} '{mode}'; use eval, train or train_dropout_off"
+            )
         return batch_statistics_forward(G, x, dropout=mode == "train", seed=seed)
 
     def paired_evaluation_dataset(self, data: Path, phase: str) -> torch.utils.data.Dataset:

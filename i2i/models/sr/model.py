@@ -23,6 +23,7 @@ from torch import nn
 from i2i.errors import I2IError
 from i2i.model import Model, StateDict
 from i2i.models.sr import official
+from i2i.runtime import float32_between_convolutions
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,12 @@ class SR(Model):
     def load_networks(self, networks: dict[str, StateDict], *, strict: bool = True) -> None:
         super().load_networks(networks, strict=strict)
         self._call = None
+
+    def _prepare_inference(self) -> None:
+        super()._prepare_inference()
+        if self.precision == "bf16" and self.device.type == "cpu":
+            # as esrgan's: bf16 convolutions, float32 between them and in the last one (residual streams)
+            float32_between_convolutions(self.networks["G"], float32_last=1, float32_first=1)
 
     def forward_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """spandrel's call: pad the right and bottom edges up to the size requirements (reflect, then

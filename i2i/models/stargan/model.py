@@ -156,15 +156,17 @@ class StarGAN(Model):
         unnamed = c.dataset == "celeba" and len(c.selected_attrs) != c.c_dim and not attrs
         if c.dataset == "celeba" and not (unnamed and target_domain is not None):
             if target_domain is not None:
+                attrs_flag, domain_flag = self.flag("attrs"), self.flag("target_domain")
                 raise UsageError(
-                    "this StarGAN was trained on CelebA attributes: choose the target with attrs "
-                    f"(e.g. attrs='{c.selected_attrs[0]}'), not target_domain"
+                    f"this StarGAN was trained on CelebA attributes: choose the target with {attrs_flag} "
+                    f"(e.g. {attrs_flag} {c.selected_attrs[0]}), not {domain_flag}"
                 )
             self._check_label_names("selected_attrs")
             return torch.tensor([attribute_vector(attrs, c.selected_attrs)])
         if attrs:
             raise UsageError(
-                "this StarGAN was trained on domain folders: choose the target with target_domain, not attrs"
+                "this StarGAN was trained on domain folders: choose the target with "
+                f"{self.flag('target_domain')}, not {self.flag('attrs')}"
             )
         index = self._domain_index(target_domain)
         return F.one_hot(torch.tensor([index]), c.c_dim).float()
@@ -172,7 +174,7 @@ class StarGAN(Model):
     def default_note(self, conditions: dict[str, Any]) -> str | None:
         c = self.config
         if c.dataset == "celeba" and not conditions.get("attrs") and conditions.get("target_domain") is None:
-            return f"no --attrs: every attribute off ({', '.join(c.selected_attrs)})"
+            return f"no {self.flag('attrs')}: every attribute off ({', '.join(c.selected_attrs)})"
         return None
 
     def _check_label_names(self, field: str) -> None:
@@ -195,7 +197,7 @@ class StarGAN(Model):
         domains = self.config.domains if self.config.dataset == "rafd" else ()
         if target_domain is None:
             choices = ", ".join(domains) if domains else f"an index 0..{c_dim - 1}"
-            raise UsageError(f"choose the target domain (--target-domain): {choices}")
+            raise UsageError(f"choose the target domain ({self.flag('target_domain')}): {choices}")
         if domains:
             self._check_label_names("domains")
         if str(target_domain) in domains:
@@ -203,7 +205,9 @@ class StarGAN(Model):
         if isinstance(target_domain, int) or re.fullmatch(r"-?\d+", str(target_domain).strip()):
             index = int(target_domain)
             if not 0 <= index < c_dim:
-                raise UsageError(f"target_domain {index} is out of range: this model has {c_dim} domains")
+                raise UsageError(
+                    f"{self.flag('target_domain')} {index} is out of range: this model has {c_dim} domains"
+                )
             return index
         if not domains:
             raise UsageError(

@@ -114,6 +114,8 @@ class StarGANv2(Model):
         "w_hpf": 0,
     }
     catalogue = "catalogue.json"
+    #: not tiled by `translate`: the generator sees every image resized to img_size (bounded memory as is)
+    tile_context = None
     options = (
         Option("target_domain", "The domain to translate into.", short="-t"),
         Option(
@@ -236,10 +238,14 @@ class StarGANv2(Model):
         psi = conditions.get("psi")
         if psi is not None and not 0.0 <= float(psi) <= 1.0:  # NaN fails too
             raise UsageError(
-                f"psi must be between 0 (the domain's mean style) and 1 (no truncation), not {psi}"
+                f"{self.flag('psi')} must be between 0 (the domain's mean style) and 1 (no truncation), "
+                f"not {psi}"
             )
         if conditions.get("reference") is not None and conditions.get("psi", 1.0) != 1.0:
-            raise UsageError("psi (truncation) applies to latent-guided translation, not to a reference")
+            raise UsageError(
+                f"{self.flag('psi')} (truncation) applies to latent-guided translation, not to a style "
+                f"reference ({self.flag('reference')})"
+            )
         conditions["target_domain"] = self.domain_index(conditions.get("target_domain"))
         if conditions.get("reference") is not None:
             conditions["reference"] = self._reference_tensor(conditions["reference"])
@@ -254,7 +260,7 @@ class StarGANv2(Model):
     def default_note(self, conditions: dict[str, Any]) -> str | None:
         if conditions.get("target_domain") is None:
             names = self.domain_names
-            return f"no --target-domain: translating into '{names[0]}' (domains: {', '.join(names)})"
+            return f"no {self.flag('target_domain')}: translating into '{names[0]}' (domains: {', '.join(names)})"
         return None
 
     def translate_styles(

@@ -293,6 +293,7 @@ def batch_statistics_forward(
             module.train(dropout)
     for norm in norms:
         norm.forward = functools.partial(_per_image_statistics, norm)
+        norm.instance_statistics = True  # what tiled translation looks for (`i2i.ops.norm_stats`)
     rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
     try:
         with rng:
@@ -301,7 +302,7 @@ def batch_statistics_forward(
             return net(x)
     finally:
         for norm in norms:
-            del norm.forward
+            del norm.forward, norm.instance_statistics
         net.eval()
 
 
