@@ -50,6 +50,17 @@ def _cpu_unless_gpu_test(request, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for tests of tiny networks (`pytestmark = pytest.mark.usefixtures("one_thread")`):
+    their many small kernels gain nothing from a second thread, and on a busy machine two threads wait on
+    each other. Only for tests whose results do not depend on the thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_model(name: str, **settings):
     """A registered model built with its `tiny_config` (plus `settings`) on the CPU in fp32."""
     import i2i

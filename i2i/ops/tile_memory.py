@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -84,8 +85,12 @@ def forward(model: Model, x: torch.Tensor) -> torch.Tensor:
     return y if (lo, hi) == (0.0, 1.0) else (y - lo) / (hi - lo)
 
 
-def activation_bytes_per_pixel(model: Model) -> float:
-    """Device bytes one input pixel costs in a forward pass, from a probe on a small tile (cached).
+def activation_bytes_per_pixel(
+    model: Model, run: Callable[[torch.Tensor], torch.Tensor] | None = None, channels: int | None = None
+) -> float:
+    """Device bytes one input pixel costs in a forward pass, from a probe on a small tile (cached per
+    model). `run` is the forward to probe (default `forward`, upscaling's; translation passes its own with
+    the conditions), `channels` its input's (default the model's).
 
     The probe records every layer's input and output sizes in the model's precision; the peak of a layer
     (what it reads plus what it writes, at most) times `ACTIVATION_SAFETY` covers the residuals and
@@ -101,9 +106,13 @@ def activation_bytes_per_pixel(model: Model) -> float:
     modules = [m for net in model.networks.values() for m in net.modules()]
     leaves = [m for m in modules if not any(True for _ in m.children())]
     handles = [m.register_forward_hook(record) for m in leaves]
-    side = round_up(_PROBE_SIDE, model.size_multiple())
+    side = max(round_up(_PROBE_SIDE, model.size_multiple()), model.min_size())
+    probe = torch.zeros(1, channels or model.input_channels, side, side)
     try:
-        forward(model, torch.zeros(1, model.input_channels, side, side))
+        if run is None:
+            forward(model, probe)
+        else:
+            run(probe.to(model.device))
     finally:
         for handle in handles:
             handle.remove()

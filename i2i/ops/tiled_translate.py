@@ -25,7 +25,6 @@ before.
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,44 +34,13 @@ from torch import nn
 from i2i.errors import I2IError, UsageError
 from i2i.ops import tile_plan
 from i2i.ops.norm_stats import GlobalStatistics, LayerCollected, hooked
-from i2i.ops.tile_memory import ACTIVATION_SAFETY, MIN_TILE, available_memory
+from i2i.ops.tile_memory import MIN_TILE, activation_bytes_per_pixel, available_memory
 from i2i.ops.tile_plan import Plan
 
 if TYPE_CHECKING:
     from i2i.model import Model
 
-_PROBE_SIDE = 32
-
 Run = Callable[[torch.Tensor], torch.Tensor]
-
-
-_PER_PIXEL: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
-
-
-def activation_bytes_per_pixel(model: Model, run: Run, channels: int) -> float:
-    """Bytes one input pixel costs in `run` (the model's forward with the translation's conditions), from a
-    probe on a small tile, as `i2i.ops.tile_memory.activation_bytes_per_pixel` measures it (cached per
-    model)."""
-    if model in _PER_PIXEL:
-        return _PER_PIXEL[model]
-    peak = [0]
-
-    def record(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
-        tensors = [t for t in (*inputs, output) if isinstance(t, torch.Tensor)]
-        peak[0] = max(peak[0], sum(t.numel() * t.element_size() for t in tensors))
-
-    leaves = [
-        m for net in model.networks.values() for m in net.modules() if not any(True for _ in m.children())
-    ]
-    handles = [m.register_forward_hook(record) for m in leaves]
-    side = max(tile_plan.round_up(_PROBE_SIDE, model.size_multiple()), model.min_size())
-    try:
-        run(torch.zeros(1, channels, side, side, device=model.device))
-    finally:
-        for handle in handles:
-            handle.remove()
-    _PER_PIXEL[model] = ACTIVATION_SAFETY * peak[0] / (side * side)
-    return _PER_PIXEL[model]
 
 
 def configure(model: Model, tile: int | None, overlap: int | None) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -19,13 +18,7 @@ FAST = ["--no-progress", "--device", "cpu", "--precision", "fp32"]
 RUNNER = CliRunner()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Nothing here is compared with a fixture: one thread is quickest on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def invoke(*args):

@@ -20,12 +20,7 @@ WEIGHTS = FIXTURES / "rrdb_x4_public.basicsr.safetensors"  # RRDBNet nf 8, nb 2,
 SAMPLE = Path(i2i.__file__).parent / "models" / "esrgan" / "samples" / "coffee.png"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _photo() -> np.ndarray:

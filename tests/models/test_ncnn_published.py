@@ -31,13 +31,7 @@ def x2_pair(tmp_path) -> Path:
     return param
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Nothing here is compared with a fixture: one thread is quickest on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _image(path: Path, size: tuple[int, int] = (24, 20)) -> Path:

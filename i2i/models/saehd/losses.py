@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from i2i.data.degradations import gaussian_kernel
+
 #: SSIM's constants for images in [0, 1]: (0.01 * 1)^2 and (0.03 * 1)^2
 _SSIM_C1 = 0.01**2
 _SSIM_C2 = 0.03**2
@@ -24,10 +26,7 @@ DSSIM_SIGMA = 1.5
 @functools.lru_cache(maxsize=32)
 def _gaussian_2d(size: int, sigma: float) -> np.ndarray:
     """A `size` x `size` Gaussian window (centred, normalised to sum 1)."""
-    offsets = np.arange(size, dtype=np.float64) - (size - 1) / 2
-    g = np.exp(-(offsets**2) / (2 * sigma**2))
-    window = np.outer(g, g)
-    return (window / window.sum()).astype(np.float32)
+    return gaussian_kernel(size, sigma, sigma, 0.0).astype(np.float32)
 
 
 def _depthwise(x: torch.Tensor, window: np.ndarray, padding: int = 0) -> torch.Tensor:

@@ -20,14 +20,7 @@ from i2i.train.context import StepContext
 TINY = {"archi": "df-ud", "resolution": 32, "ae_dims": 16, "e_dims": 4, "d_dims": 4, "d_mask_dims": 2}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: these tiny networks' many small kernels gain nothing from a second, and on a
-    busy machine two threads wait on each other (30x slower measured on 2 shared cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_attestation(path):

@@ -13,8 +13,9 @@ from i2i.data.faces.providers import read_landmarks_json
 from i2i.data.faces.synth import make_faces
 from i2i.data.files import open_rgb
 from i2i.train.loop import TrainOptions, train
-from tests.models.saehd.test_training import one_thread, write_attestation  # noqa: F401 (one_thread: autouse)
+from tests.models.saehd.test_training import write_attestation
 
+pytestmark = pytest.mark.usefixtures("one_thread")
 R = 32
 SETTINGS = {"archi": "df-ud", "resolution": R, "ae_dims": 64, "e_dims": 16, "d_dims": 16, "d_mask_dims": 8}
 
