@@ -67,7 +67,8 @@ class Model(Safeguards, abc.ABC):
     #: this model's catalogue of weights and datasets by name: a JSON file, relative to the folder of the
     #: module that defines the class (see `i2i.hub.catalogue`); read without importing the model
     catalogue: ClassVar[str | None] = None
-    #: context (pixels) around a tile of `translate`; None: never tiled (see `i2i.ops.tiled_translate`)
+    #: context (pixels) around a tile of `translate`; None: run whole, never in tiles nor layer by layer
+    #: (see `i2i.ops.tiled_translate`)
     tile_context: ClassVar[int | None] = 32
 
     def __init__(

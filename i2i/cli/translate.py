@@ -58,7 +58,8 @@ def translate(
         int | None,
         typer.Option(
             "--tile-overlap",
-            help="Context each tile reads around its part, in input pixels (default: the model's).",
+            help="Context each tile reads around its part, in input pixels (default: the model's); "
+            "networks with instance norm run layer by layer, exactly, and need none.",
         ),
     ] = None,
     set_: common.Settings = None,
@@ -83,7 +84,7 @@ def translate(
     - `i2i translate --model stargan --weights 200000-G.ckpt --attrs Blond_Hair,Male faces/ out/`
     - `i2i translate --model maskgan --weights latest_net_G.pth faces/ out/ --mask masks/ --target-mask edited/`
     - `i2i translate --weights W --cond target_domain=dog in/ out/` (any model's option, by name)
-    - `i2i translate --model cyclegan --weights cyclegan-horse2zebra --tile 512 big-photo.jpg out/` (tiles)
+    - `i2i translate --model cyclegan --weights cyclegan-horse2zebra --tile 512 big-photo.jpg out/` (bounded memory)
     - `i2i translate --model saehd --weights runs/swap/model.safetensors --consent consent.toml frames/ out/`
     """
     from i2i import registry

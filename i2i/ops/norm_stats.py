@@ -39,7 +39,7 @@ def uses_input_statistics(module: nn.Module) -> bool:
 
 
 @dataclass
-class _Moments:
+class Moments:
     """Count, mean and sum of squared deviations of each channel, in float64."""
 
     count: float = 0.0
@@ -83,7 +83,7 @@ class GlobalStatistics:
     #: statistics normalised with, by call order: (mean, variance) per channel
     frozen: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
     collect: int | None = None
-    moments: _Moments = field(default_factory=_Moments)
+    moments: Moments = field(default_factory=Moments)
     #: how many layers normalising with input statistics the last tile ran (all of them unless stopped)
     calls: int = 0
     #: the tile's own part, as fractions of its input window: (top, bottom, left, right)
@@ -99,7 +99,7 @@ class GlobalStatistics:
         """Normalise layer `collect` with what was collected from now on."""
         assert self.collect is not None
         self.frozen[self.collect] = self.moments.result()
-        self.moments = _Moments()
+        self.moments = Moments()
 
     def _hook(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
         if not uses_input_statistics(module) or not inputs or not isinstance(inputs[0], torch.Tensor):

@@ -1,25 +1,29 @@
-"""Tiled translation: any model's network over an image of any size in bounded memory (`i2i translate`).
+"""Translation in bounded memory: any model's network over an image of any size (`i2i translate`).
 
-The image (already padded as the untiled path pads it) is cut as `i2i.ops.tiling` cuts it in `blend` mode
-(`i2i.ops.tile_plan`): tiles on multiples of the network's size multiple, each reading `context` pixels
-beyond a blending band `2 * context` wide that it shares with its neighbours, where the outputs are
-blended with raised-cosine weights that sum to 1. Only one tile's activations exist at a time; the input
-and the output are held whole (in the network's value range, float32).
+Images whose activations fit the memory budget run whole. Above it (or with `--tile N`):
 
-Normalisation with whole-image statistics (instance norm; batch norm with per-image statistics, as
-pix2pix's default test mode) is made global by `i2i.ops.norm_stats`, layer by layer: a statistics pass over
-all tiles per such layer k, in the order they run, in which layers 1..k-1 normalise with the whole-image
-statistics already collected and layer k's input is accumulated over each tile's own part (the parts
-partition the image), after which the tile's forward pass stops; then the output pass with every layer's
-statistics frozen. So each layer's statistics are those of the untiled network up to what the tiles'
-limited context changes (the receptive-field effect at tile borders, which the context bounds), and the
-cost is the output pass plus one partial forward pass per layer (for a ResNet generator with n blocks,
-about (2n + 5) / 2 more full passes). Networks without such layers take the output pass alone.
+- A network that normalises with whole-image statistics (instance norm; batch norm with per-image
+  statistics, as pix2pix's default test mode) runs layer by layer (`i2i.ops.layerwise`): each operation
+  over the whole image in bands of rows, intermediate activations in temporary files, so each
+  normalisation layer's statistics are exact and nothing runs twice; the output equals the untiled one up
+  to float rounding.
+- Any other network (and one layer-by-layer execution does not know: `layerwise.Unsupported`) runs in
+  tiles. The image (already padded as the untiled path pads it) is cut as `i2i.ops.tiling` cuts it in
+  `blend` mode (`i2i.ops.tile_plan`): tiles on multiples of the network's size multiple, each reading
+  `context` pixels beyond a blending band `2 * context` wide that it shares with its neighbours, where the
+  outputs are blended with raised-cosine weights that sum to 1. Only one tile's activations exist at a
+  time; the input and the output are held whole (in the network's value range, float32).
+
+  In tiles, normalisation with whole-image statistics is made global by `i2i.ops.norm_stats`, layer by
+  layer: a statistics pass over all tiles per such layer k, in the order they run, in which layers 1..k-1
+  normalise with the whole-image statistics already collected and layer k's input is accumulated over each
+  tile's own part (the parts partition the image), after which the tile's forward pass stops; then the
+  output pass with every layer's statistics frozen. That is exact up to what the tiles' limited context
+  changes, and costs one partial forward pass per layer (for a ResNet generator with n blocks, about
+  (2n + 5) / 2 more full passes): the fallback for networks layer-by-layer execution cannot run.
 
 A model's `tile_context` (about its receptive-field radius) is the default context; a model whose
-`tile_context` is None is never tiled (`Model.tile_context`). Tiles are sized automatically only when the
-whole image would not fit the memory budget (`i2i.ops.tile_memory`); images that fit run untiled, as
-before.
+`tile_context` is None is never tiled nor run layer by layer (`Model.tile_context`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import torch
 from torch import nn
 
 from i2i.errors import I2IError, UsageError
-from i2i.ops import tile_plan
+from i2i.ops import layerwise, tile_plan
 from i2i.ops.norm_stats import GlobalStatistics, LayerCollected, hooked
 from i2i.ops.tile_memory import MIN_TILE, activation_bytes_per_pixel, available_memory
 from i2i.ops.tile_plan import Plan
@@ -145,7 +149,27 @@ def forward(model: Model, x: torch.Tensor, conditions: dict[str, Any]) -> torch.
     if tile == 0:
         return model.forward_tensor(x, **conditions)
     networks = [model.networks[n] for n in model.required_networks(conditions) if n in model.networks]
+    try:  # exact, and each layer once, for networks that normalise with whole-image statistics
+        return layerwise.forward(run, x, networks, budget=_band_budget(model, run, x, tile),
+                                 probe_side=_probe_side(model))  # fmt: skip
+    except layerwise.Unsupported:
+        pass  # no such layer (tiles cost nothing extra then), or an operation it does not know
     return tiled_forward(run, x, networks, tile=tile, context=context, multiple=model.size_multiple())
+
+
+def _probe_side(model: Model) -> int:
+    return max(tile_plan.round_up(MIN_TILE, model.size_multiple()), model.min_size())
+
+
+def _band_budget(model: Model, run: Run, x: torch.Tensor, tile: int) -> int:
+    """Bytes for one band of layer-by-layer translation: what a tile of `tile` pixels would take when
+    `--tile` is given, the memory budget otherwise."""
+    if model.translate_tile:
+        try:
+            return int(tile * tile * activation_bytes_per_pixel(model, run, x.shape[1]))
+        except (RuntimeError, ValueError, TypeError, I2IError):
+            pass
+    return available_memory(model.device)
 
 
 def tiled_forward(

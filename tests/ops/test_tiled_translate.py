@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from i2i.cli import app
 from i2i.errors import UsageError
 from i2i.io.imageio import ImageData, read_image, write_image
-from i2i.ops import tiled_translate
+from i2i.ops import layerwise, tiled_translate
 from tests.conftest import tiny_checkpoint, tiny_model
 
 
@@ -108,6 +108,11 @@ def test_images_that_fit_run_untiled_and_big_ones_in_tiles(cyclegan, monkeypatch
     forward = tiled_translate.tiled_forward
     monkeypatch.setattr(tiled_translate, "tiled_forward", lambda *a, **k: calls.append(k) or forward(*a, **k))
     monkeypatch.setattr(tiled_translate, "available_memory", lambda device: 100_000)  # ~40x40 pixels
+
+    def unsupported(*args, **kwargs):
+        raise layerwise.Unsupported("as for a network it cannot trace")
+
+    monkeypatch.setattr(layerwise, "forward", unsupported)  # tiles are the fallback of layer-by-layer
     tiled = translate(cyclegan, image, None, 8)
     assert calls and 0 < calls[0]["tile"] < 96
     assert psnr(tiled, whole) >= 40.0
