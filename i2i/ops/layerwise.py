@@ -33,14 +33,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import io
 import math
-import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -89,7 +89,7 @@ class _Stored:
     def __init__(self, executor: Executor, height: int) -> None:
         self.executor, self.folder, self.height = executor, executor.folder, height
         self.device = executor.device
-        self.file: IO[bytes] | None = None  # unnamed: gone with the process, however it ends
+        self.file: io.RawIOBase | None = None  # unnamed: gone with the process, however it ends
         self.held: torch.Tensor | None = None  # 1 x H x W x C
         self.shape: tuple[int, int] | None = None  # (width, channels), from the first band written
         self.dtype = torch.float32
@@ -105,7 +105,7 @@ class _Stored:
         if self.executor.hold(size):
             self.held = torch.empty((1, self.height, *self.shape), dtype=self.dtype, device=self.device)
         else:
-            self.file = tempfile.TemporaryFile(prefix="i2i-layer-", dir=self.folder)  # noqa: SIM115 - close()
+            self.file = tempfile.TemporaryFile(prefix="i2i-layer-", dir=self.folder, buffering=0)  # noqa: SIM115
 
     def write(self, r0: int, band: torch.Tensor) -> None:
         if self.shape is None:
@@ -119,15 +119,16 @@ class _Stored:
         assert self.file is not None
         data = rows.contiguous().cpu().view(-1).view(torch.uint8).numpy()
         view, offset = memoryview(data), r0 * self._row_bytes()
+        self.file.seek(offset)
         while view.nbytes:
             try:
-                done = os.pwrite(self.file.fileno(), view, offset)
+                done = self.file.write(view)
             except OSError as exc:
                 raise I2IError(
                     f"cannot write the temporary activations of layer-by-layer translation to {self.folder} "
                     f"({exc.strerror}): set TMPDIR to a folder with more room"
                 ) from exc
-            view, offset = view[done:], offset + done
+            view = view[done or 0 :]
 
     def rows(self, r0: int, r1: int) -> torch.Tensor:
         assert self.shape is not None, "read before written"
@@ -137,11 +138,12 @@ class _Stored:
         width, channels = self.shape
         buffer = torch.empty((r1 - r0) * self._row_bytes(), dtype=torch.uint8)
         view, offset = memoryview(buffer.numpy()), r0 * self._row_bytes()
+        self.file.seek(offset)
         while view.nbytes:
-            done = os.preadv(self.file.fileno(), [view], offset)
-            if done <= 0:
+            done = self.file.readinto(view)
+            if not done:
                 raise I2IError(f"a temporary file of layer-by-layer translation in {self.folder} ended early")
-            view, offset = view[done:], offset + done
+            view = view[done:]
         band = buffer.view(self.dtype).view(1, r1 - r0, width, channels).permute(0, 3, 1, 2)
         return band.to(self.device, non_blocking=True)
 
@@ -452,7 +454,7 @@ def _reused_heap() -> Iterator[None]:
     try:
         libc = ctypes.CDLL(None)
         mallopt, trim = libc.mallopt, libc.malloc_trim
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         yield
         return
     raised = bool(mallopt(_M_MMAP_THRESHOLD, 1 << 30)) and bool(mallopt(_M_TRIM_THRESHOLD, 1 << 30))

@@ -187,25 +187,42 @@ def spill_everything(monkeypatch):
     monkeypatch.setattr(layerwise.Executor, "hold", lambda self, size: size <= 0)
 
 
+class Recorded:
+    """`tempfile.TemporaryFile` as layer-by-layer translation opens it, recording the folders asked for and
+    the bytes written; `full` makes every write fail as on a full disk."""
+
+    def __init__(self, monkeypatch, full: bool = False) -> None:
+        self.folders, self.written, self.full = [], 0, full
+        self.temporary = layerwise.tempfile.TemporaryFile
+        monkeypatch.setattr(layerwise.tempfile, "TemporaryFile", self.open)
+
+    def open(self, *args, **kwargs):
+        self.folders.append(kwargs["dir"])
+        file, recorder = self.temporary(*args, **kwargs), self
+
+        class File:
+            def __getattr__(self, name):
+                return getattr(file, name)
+
+            def write(self, data):
+                if recorder.full:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                done = file.write(data)
+                recorder.written += done
+                return done
+
+        return File()
+
+
 def test_activations_go_through_unnamed_files_in_tmpdir(tmp_path, monkeypatch):
     spill_everything(monkeypatch)
     monkeypatch.setattr(layerwise.tempfile, "tempdir", str(tmp_path))
-    folders, written = [], []
-    temporary, pwrite = layerwise.tempfile.TemporaryFile, layerwise.os.pwrite
-
-    def opened(*args, **kwargs):
-        folders.append(kwargs["dir"])
-        return temporary(*args, **kwargs)
-
-    monkeypatch.setattr(layerwise.tempfile, "TemporaryFile", opened)
-    monkeypatch.setattr(
-        layerwise.os, "pwrite", lambda fd, data, at: written.append(len(data)) or pwrite(fd, data, at)
-    )
+    files = Recorded(monkeypatch)
     torch.manual_seed(0)
     model = tiny_model("cyclegan", netG="resnet_1blocks")
     whole, streamed = both(*model_run(model), torch.rand(1, 3, 36, 44) * 2 - 1, 1 << 14)
     torch.testing.assert_close(streamed, whole, atol=2e-5, rtol=0)
-    assert folders and all(Path(f) == tmp_path for f in folders) and sum(written) > 0
+    assert files.folders and all(Path(f) == tmp_path for f in files.folders) and files.written > 0
     assert not list(tmp_path.iterdir())  # unnamed files: nothing to remove, nothing left after a kill
 
 
@@ -223,15 +240,12 @@ def test_too_little_temporary_room_is_one_line_before_any_work(tmp_path, monkeyp
 def test_a_full_disk_while_writing_is_one_line(tmp_path, monkeypatch):
     spill_everything(monkeypatch)
     monkeypatch.setattr(layerwise.tempfile, "tempdir", str(tmp_path))
-
-    def full(fd, data, offset):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(layerwise.os, "pwrite", full)
+    Recorded(monkeypatch, full=True)
     torch.manual_seed(0)
     model = tiny_model("cyclegan", netG="resnet_1blocks")
-    with pytest.raises(I2IError, match="No space left on device.*TMPDIR"):
+    with pytest.raises(I2IError, match="No space left on device.*TMPDIR") as caught:
         both(*model_run(model), torch.rand(1, 3, 36, 44), 1 << 20)
+    assert "\n" not in str(caught.value) and str(tmp_path) in str(caught.value)
     assert not list(tmp_path.iterdir())
 
 
