@@ -106,7 +106,7 @@ def activation_bytes_per_pixel(
     modules = [m for net in model.networks.values() for m in net.modules()]
     leaves = [m for m in modules if not any(True for _ in m.children())]
     handles = [m.register_forward_hook(record) for m in leaves]
-    side = max(round_up(_PROBE_SIDE, model.size_multiple()), model.min_size())
+    side = probe_side(model)
     probe = torch.zeros(1, channels or model.input_channels, side, side)
     try:
         if run is None:
@@ -118,6 +118,11 @@ def activation_bytes_per_pixel(
             handle.remove()
     _PER_PIXEL[model] = ACTIVATION_SAFETY * peak[0] / (side * side)
     return _PER_PIXEL[model]
+
+
+def probe_side(model: Model) -> int:
+    """The side of a small probe image `model` takes (its size multiple and minimum size respected)."""
+    return max(round_up(_PROBE_SIDE, model.size_multiple()), model.min_size())
 
 
 def auto_tile(model: Model, tile_pad: int = DEFAULT_TILE_PAD) -> int:

@@ -38,7 +38,7 @@ from torch import nn
 from i2i.errors import I2IError, UsageError
 from i2i.ops import layerwise, tile_plan
 from i2i.ops.norm_stats import GlobalStatistics, LayerCollected, hooked
-from i2i.ops.tile_memory import MIN_TILE, activation_bytes_per_pixel, available_memory
+from i2i.ops.tile_memory import MIN_TILE, activation_bytes_per_pixel, available_memory, probe_side
 from i2i.ops.tile_plan import Plan
 
 if TYPE_CHECKING:
@@ -151,14 +151,10 @@ def forward(model: Model, x: torch.Tensor, conditions: dict[str, Any]) -> torch.
     networks = [model.networks[n] for n in model.required_networks(conditions) if n in model.networks]
     try:  # exact, and each layer once, for networks that normalise with whole-image statistics
         return layerwise.forward(run, x, networks, budget=_band_budget(model, run, x, tile),
-                                 probe_side=_probe_side(model))  # fmt: skip
+                                 probe_side=probe_side(model))  # fmt: skip
     except layerwise.Unsupported:
         pass  # no such layer (tiles cost nothing extra then), or an operation it does not know
     return tiled_forward(run, x, networks, tile=tile, context=context, multiple=model.size_multiple())
-
-
-def _probe_side(model: Model) -> int:
-    return max(tile_plan.round_up(MIN_TILE, model.size_multiple()), model.min_size())
 
 
 def _band_budget(model: Model, run: Run, x: torch.Tensor, tile: int) -> int:

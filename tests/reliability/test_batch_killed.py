@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,9 +71,9 @@ def kill_trials(command: str, setup, tmp_path: Path, trials: int, seed: int) -> 
     for trial in range(trials):
         out = tmp_path / f"out{trial}"
         cmd = [*I2I, *_args(command, inputs, out, weights)]
-        # the moment the first output lands, then up to a second more: always mid-folder, any phase
-        delay = rng.uniform(0.0, 1.0)
-        killed, err = run_and_kill_after_first_output(cmd, out, delay)
+        # once `after` outputs have landed, within the time one more takes: mid-folder, any phase of an image
+        after, fraction = rng.randint(2, COUNT - 2), rng.random()
+        killed, err = run_and_kill_mid_folder(cmd, out, after, fraction)
         kills += killed
         if not killed:
             failures.append(f"trial {trial}: ended before the kill: {err.strip()[-300:]}")
@@ -98,14 +99,23 @@ def kill_trials(command: str, setup, tmp_path: Path, trials: int, seed: int) -> 
     return kills, failures
 
 
-def run_and_kill_after_first_output(cmd: list[str], out: Path, delay: float) -> tuple[bool, str]:
-    """`run_and_kill`, with the delay counted from the moment the first output file appears."""
+def run_and_kill_mid_folder(cmd: list[str], out: Path, after: int, fraction: float) -> tuple[bool, str]:
+    """Run `cmd`; once `after` (>= 2) outputs exist, SIGKILL it `fraction` of the mean time between outputs
+    later (measured in this run, so the kill lands mid-folder on a fast machine as on a slow one). Returns
+    (killed, stderr)."""
     proc = subprocess.Popen(
         cmd, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    wait_for(lambda: proc.poll() is not None or (out.is_dir() and any(out.rglob("*.png"))))
+
+    def outputs() -> int:
+        return sum(1 for _ in out.rglob("*.png")) if out.is_dir() else 0
+
+    wait_for(lambda: proc.poll() is not None or outputs() >= 1)
+    first = time.monotonic()
+    wait_for(lambda: proc.poll() is not None or outputs() >= after)
+    interval = (time.monotonic() - first) / (after - 1)
     try:
-        _, err = proc.communicate(timeout=delay)
+        _, err = proc.communicate(timeout=fraction * interval)
         return False, err
     except subprocess.TimeoutExpired:
         proc.kill()
